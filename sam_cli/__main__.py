@@ -1,0 +1,3 @@
+from sam_cli.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Reading tensors and JSON from disk, safely.
+
+Checkpoints come from strangers on the internet, so nothing here unpickles arbitrary objects: safetensors
+files are read as such, and PyTorch pickles go through `torch.load(weights_only=True)`, which only rebuilds
+tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sam_cli.errors import CheckpointError
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_tensors(path: str | Path) -> dict[str, Any]:
+    """Load a state dict from a .safetensors file or a PyTorch pickle (weights only).
+
+    Pickles may hold nested dicts (e.g. fairseq's {"model": {...}}); those are returned as they are.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    if path.suffix in SAFETENSORS_SUFFIXES:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: corrupt or unreadable safetensors file ({_first_line(e)})") from None
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=_is_zip(path))
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refusing to load: the file holds Python objects other than tensors ({_first_line(e)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path}: corrupt or unreadable PyTorch file ({_first_line(e)})") from None
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    # safetensors refuses shared or non-contiguous storage; tied weights are saved once per key.
+    save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(path), metadata=metadata)
+
+
+def _is_zip(path: Path) -> bool:
+    return zipfile.is_zipfile(path)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def load_state_dict_checked(module: torch.nn.Module, sd: dict[str, torch.Tensor], source: str,
+                            optional: tuple[str, ...] = ()) -> None:
+    """load_state_dict with errors a user can act on: which keys are missing, unexpected or mis-shaped.
+
+    Keys in `optional` may be absent (e.g. a tied lm_head); values are cast to each parameter's dtype.
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in sd and k not in optional]
+    unexpected = [k for k in sd if k not in expected]
+    if missing:
+        raise CheckpointError(f"{source}: {len(missing)} missing weights, e.g. {', '.join(missing[:3])}")
+    if unexpected:
+        raise CheckpointError(f"{source}: {len(unexpected)} unexpected weights, e.g. {', '.join(unexpected[:3])}")
+    for k, v in sd.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise CheckpointError(
+                f"{source}: weight {k} has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}"
+            )
+    module.load_state_dict(sd, strict=False)
