@@ -1,0 +1,192 @@
+"""Decoding: prefill [E_a, E_p] once, then step token by token from the fixed-size recurrent state.
+
+- `generate`: greedy by default (as the paper), optional temperature / top-k / top-p sampling, stops at EOS,
+  at a length limit, or when the tail starts repeating itself.
+- Batches: rows are prefilled in groups of equal prompt length (padding would leak into an SSM state,
+  DESIGN §9); the per-row states are then joined and decoded together, so a batched result equals the
+  one-by-one result.
+- `score_candidates`: several answers scored from ONE prefilled state, cloned per candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from sam_cli.mamba2 import InferenceState
+from sam_cli.model import SAM
+
+
+@dataclass
+class DecodeOptions:
+    max_new_tokens: int = 96
+    temperature: float = 0.0  # 0: greedy
+    top_k: int = 0  # 0: no top-k filter
+    top_p: float = 1.0
+    # Stop a row whose last `loop_ngram`..1 tokens have repeated `loop_repeats` times back to back: a
+    # greedy SSM that falls into a loop stays there, and the loop is never the answer.
+    loop_repeats: int = 4
+    loop_ngram: int = 8
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+def cat_states(states: list[InferenceState]) -> InferenceState:
+    """Join per-group states along the batch dimension."""
+    first = states[0]
+    return InferenceState(
+        conv_states=[torch.cat([s.conv_states[i] for s in states]) for i in range(len(first.conv_states))],
+        ssm_states=[torch.cat([s.ssm_states[i] for s in states]) for i in range(len(first.ssm_states))],
+    )
+
+
+@torch.inference_mode()
+def prefill_batch(model: SAM, audio_embeds: torch.Tensor, prompts: list[list[int]]) -> tuple[torch.Tensor, InferenceState]:
+    """Prefill row i with [audio_embeds[i], prompts[i]]; returns (last logits [B, V], state), in row order."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, p in enumerate(prompts):
+        groups[len(p)].append(i)
+    order, logits, states = [], [], []
+    for _, rows in sorted(groups.items()):
+        ids = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=audio_embeds.device)
+        lg, st = model.prefill(audio_embeds[rows], ids)
+        order += rows
+        logits.append(lg)
+        states.append(st)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(len(order))
+    inverse = inverse.to(audio_embeds.device)
+    state = cat_states(states) if len(states) > 1 else states[0]
+    return torch.cat(logits)[inverse], state.index_select(inverse) if len(states) > 1 else state
+
+
+def pick_next(logits: torch.Tensor, opts: DecodeOptions, generator: torch.Generator | None) -> torch.Tensor:
+    logits = logits.float()
+    if opts.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits / opts.temperature
+    if opts.top_k > 0:
+        kth = torch.topk(logits, min(opts.top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if opts.top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(dim=-1)
+        # Drop tokens once the mass before them already reaches top_p (the first token always stays).
+        drop = probs.cumsum(dim=-1) - probs >= opts.top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _loop_length(tokens: list[int], repeats: int, max_ngram: int) -> int:
+    """Length n of an n-gram that ends `tokens` and repeats `repeats` times back to back, else 0."""
+    for n in range(1, max_ngram + 1):
+        if len(tokens) < n * repeats:
+            break
+        tail = tokens[-n:]
+        if all(tokens[-(k + 1) * n : len(tokens) - k * n] == tail for k in range(1, repeats)):
+            return n
+    return 0
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds spent in each phase, summed over calls (for `--stats`)."""
+
+    encode_s: float = 0.0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    new_tokens: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.inference_mode()
+def generate(model: SAM, audio_embeds: torch.Tensor, prompts: list[list[int]], opts: DecodeOptions | None = None,
+             on_token: Callable[[int, int], None] | None = None, timings: Timings | None = None) -> list[list[int]]:
+    """Decode an answer for each row; returns the new token ids (EOS excluded).
+
+    `on_token(row, token_id)` is called as each token is decided (for streaming to a terminal).
+    """
+    opts = opts or DecodeOptions()
+    t0 = time.perf_counter()
+    eos = model.tokenizer.eos_id
+    generator = None
+    if opts.seed is not None:
+        generator = torch.Generator(device=audio_embeds.device).manual_seed(opts.seed)
+    logits, state = prefill_batch(model, audio_embeds, prompts)
+    _sync(audio_embeds.device)
+    t1 = time.perf_counter()
+    n = len(prompts)
+    out: list[list[int]] = [[] for _ in range(n)]
+    done = [False] * n
+    for _ in range(opts.max_new_tokens):
+        tokens = pick_next(logits, opts, generator)
+        for row, tok in enumerate(tokens.tolist()):
+            if done[row]:
+                continue
+            if tok == eos:
+                done[row] = True
+                continue
+            out[row].append(tok)
+            if on_token:
+                on_token(row, tok)
+            loop = _loop_length(out[row], opts.loop_repeats, opts.loop_ngram)
+            if loop:
+                del out[row][len(out[row]) - loop * (opts.loop_repeats - 1):]  # keep one copy of the loop
+                done[row] = True
+        if all(done):
+            break
+        # Finished rows keep stepping on EOS: cheaper than re-packing the batch, and it cannot touch others.
+        tokens = tokens.masked_fill(torch.tensor(done, device=tokens.device), eos)
+        logits = model.step(tokens, state)
+    if timings is not None:
+        _sync(audio_embeds.device)
+        timings.prefill_s += t1 - t0
+        timings.decode_s += time.perf_counter() - t1
+        timings.new_tokens += sum(len(o) for o in out)
+    return out
+
+
+@torch.inference_mode()
+def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], candidates: list[list[int]],
+                     chunk: int = 64) -> torch.Tensor:
+    """Mean log-probability per token of each candidate answer (EOS included), for ONE clip.
+
+    The clip and prompt are prefilled once; the state is cloned per candidate and every candidate is run
+    in one batched forward from it. Right padding among candidates is harmless: the LM is causal and only
+    each candidate's own positions are read.
+    """
+    if audio_embeds.shape[0] != 1:
+        raise ValueError("score_candidates takes one clip")
+    eos = model.tokenizer.eos_id
+    last, state = prefill_batch(model, audio_embeds, [prompt])
+    first_logp = F.log_softmax(last.float(), dim=-1)[0]
+    scores = []
+    for start in range(0, len(candidates), chunk):
+        group = [list(c) + [eos] for c in candidates[start : start + chunk]]
+        width = max(len(c) for c in group)
+        ids = torch.full((len(group), width), eos, dtype=torch.long, device=audio_embeds.device)
+        for i, c in enumerate(group):
+            ids[i, : len(c)] = torch.tensor(c)
+        logits = model.lm(input_ids=ids[:, :-1], state=state.repeat_interleave(len(group))) if width > 1 else None
+        for i, c in enumerate(group):
+            total = first_logp[c[0]].item()
+            if len(c) > 1:
+                lp = F.log_softmax(logits[i, : len(c) - 1].float(), dim=-1)
+                total += lp.gather(-1, ids[i, 1 : len(c)].unsqueeze(-1)).sum().item()
+            scores.append(total / len(c))
+    return torch.tensor(scores)

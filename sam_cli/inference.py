@@ -1,0 +1,161 @@
+"""What the commands do, as plain functions over a loaded model: describe, ask, choose, classify.
+
+Audio longer than one encoder window (10.24 s) is handled window by window, with timestamps, never
+truncated; files are streamed from disk window by window so an hour of audio needs bounded memory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from sam_cli import audio as A
+from sam_cli.errors import UsageError
+from sam_cli.generate import DecodeOptions, Timings, generate, score_candidates
+from sam_cli.model import SAM
+from sam_cli.tokenizer import format_prompt
+
+AudioInput = str | Path | bytes | torch.Tensor
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+def windows(model: SAM, audio: AudioInput) -> Iterator[A.AudioWindow]:
+    seconds = model.cfg.window_seconds
+    if isinstance(audio, torch.Tensor):
+        yield from A.split_windows(audio, window_seconds=seconds)
+    elif isinstance(audio, bytes):
+        yield from A.split_windows(A.load_audio(audio), window_seconds=seconds)
+    else:
+        yield from A.iter_windows(audio, window_seconds=seconds)
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.inference_mode()
+def encode_windows(model: SAM, wins: list[A.AudioWindow], timings: Timings | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (E_a [n, M, d_model], encoder tokens [n, 1+N, D]) for a list of windows."""
+    t0 = time.perf_counter()
+    feats = A.fbank_batch([w.samples.to(model.device) for w in wins], target_length=model.cfg.target_length)
+    audio_embeds, tokens = model.encode_audio(feats)
+    if timings is not None:
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        timings.encode_s += time.perf_counter() - t0
+    return audio_embeds, tokens
+
+
+def prompt_ids(model: SAM, question: str) -> list[int]:
+    return model.tokenizer.encode(format_prompt(question, model.cfg.prompt_template))
+
+
+def iter_answers(model: SAM, audio: AudioInput, question: str, opts: DecodeOptions | None = None,
+                 batch_size: int = 8, on_token: Callable[[int, str], None] | None = None,
+                 timings: Timings | None = None) -> Iterator[Segment]:
+    """Answer `question` about each window of `audio`, yielding one Segment per window as it is done.
+
+    `on_token(window_index, text)` receives text as it is decoded (streaming; windows in one batch
+    interleave, so streaming callers should use batch_size=1).
+    """
+    ids = prompt_ids(model, question)
+    for batch in _batches(windows(model, audio), batch_size):
+        audio_embeds, _ = encode_windows(model, batch, timings)
+        streams = [model.tokenizer.stream() for _ in batch]
+        callback = None
+        if on_token is not None:
+            def callback(row: int, tok: int) -> None:
+                piece = streams[row].push(tok)
+                if piece:
+                    on_token(batch[row].index, piece)
+        outs = generate(model, audio_embeds, [ids] * len(batch), opts, on_token=callback, timings=timings)
+        for w, out, stream in zip(batch, outs, streams):
+            if on_token is not None:
+                tail = stream.flush()
+                if tail:
+                    on_token(w.index, tail)
+            yield Segment(w.start, w.end, model.tokenizer.decode(out).strip())
+
+
+def describe(model: SAM, audio: AudioInput, prompt: str | None = None, **kw) -> list[Segment]:
+    return list(iter_answers(model, audio, prompt or model.cfg.describe_prompt, **kw))
+
+
+def ask(model: SAM, audio: AudioInput, question: str, **kw) -> list[Segment]:
+    if not question.strip():
+        raise UsageError("the question is empty")
+    return list(iter_answers(model, audio, question, **kw))
+
+
+@torch.inference_mode()
+def choose(model: SAM, audio: AudioInput, question: str, choices: list[str],
+           timings: Timings | None = None) -> list[tuple[str, float]]:
+    """Probability of each choice (softmax over their scores, averaged over windows), best first."""
+    choices = [c.strip() for c in choices if c.strip()]
+    if len(choices) < 2:
+        raise UsageError("--choices needs at least two choices")
+    if len(set(choices)) != len(choices):
+        raise UsageError("--choices has the same choice twice")
+    ids = prompt_ids(model, question)
+    cands = [model.tokenizer.encode(c) for c in choices]
+    total = torch.zeros(len(choices))
+    n = 0
+    for w in windows(model, audio):
+        audio_embeds, _ = encode_windows(model, [w], timings)
+        total += score_candidates(model, audio_embeds, ids, cands).softmax(dim=0)
+        n += 1
+    probs = (total / n).tolist()
+    return sorted(zip(choices, probs), key=lambda cp: -cp[1])
+
+
+@torch.inference_mode()
+def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top_k: int = 5,
+             prompt: str | None = None, timings: Timings | None = None) -> list[tuple[str, float]]:
+    """Top-k tags with scores.
+
+    Without `labels`: the encoder's own AudioSet head (sigmoid; max over windows, as AudioSet's clip-level
+    labels). With `labels`: each label scored as an answer by the LM from one prefilled state per window
+    (softmax over labels, averaged over windows).
+    """
+    if labels is not None:
+        labels = [l.strip() for l in labels if l.strip()]
+        if not labels:
+            raise UsageError("the label list is empty")
+        ids = prompt_ids(model, prompt or model.cfg.describe_prompt)
+        cands = [model.tokenizer.encode(l) for l in labels]
+        total, n = torch.zeros(len(labels)), 0
+        for w in windows(model, audio):
+            audio_embeds, _ = encode_windows(model, [w], timings)
+            total += score_candidates(model, audio_embeds, ids, cands).softmax(dim=0)
+            n += 1
+        scores, names = total / n, labels
+    else:
+        if not model.has_audio_head:
+            raise UsageError("this model's encoder has no tagging head; give --labels a,b,c or --labels FILE")
+        best = None
+        for batch in _batches(windows(model, audio), 8):
+            _, tokens = encode_windows(model, batch, timings)
+            probs = model.classify(tokens).amax(dim=0).cpu()
+            best = probs if best is None else torch.maximum(best, probs)
+        scores = best
+        names = model.cfg.labels or [f"class_{i}" for i in range(len(scores))]
+    k = min(top_k, len(names))
+    top = torch.topk(scores, k)
+    return [(names[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
