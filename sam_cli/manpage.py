@@ -1,0 +1,99 @@
+"""Generate man/sam.1 from the Typer app itself, so the page cannot drift from the code.
+
+Typer vendors its own click, so parameters are told apart by `param_type_name`, not by class.
+
+    python -m sam_cli.manpage > man/sam.1        (a test fails when the committed page is out of date)
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sam_cli import __version__
+from sam_cli.cli import app
+
+DATE = "2026"
+
+
+def _esc(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace("-", "\\-")
+    # A line starting with . or ' would be read as a roff request.
+    return "\n".join(("\\&" + l if l[:1] in ".'" else l) for l in text.splitlines())
+
+
+def _options(cmd) -> list[str]:
+    out = []
+    for p in cmd.params:
+        if getattr(p, "param_type_name", "") != "option" or p.hidden:
+            continue
+        names = ", ".join(f"\\fB{_esc(n)}\\fR" for n in p.opts + p.secondary_opts)
+        if not p.is_flag and not p.count:
+            names += f" \\fI{_esc(p.name.upper())}\\fR"
+        help_ = p.help or ""
+        default = p.default
+        if p.show_default is not False and default not in (None, False, "", ()) and not callable(default):
+            help_ += f" (default: {default})"
+        out += [".TP", names, _esc(help_)]
+    return out
+
+
+def _arguments(cmd) -> str:
+    parts = []
+    for p in cmd.params:
+        if getattr(p, "param_type_name", "") == "argument":
+            name = p.name.upper() + ("..." if p.nargs == -1 else "")
+            parts.append(name if p.required else f"[{name}]")
+    return " ".join(parts)
+
+
+def render() -> str:
+    root = typer.main.get_command(app)
+    lines = [
+        f'.TH SAM 1 "{DATE}" "sam {__version__}" "User Commands"',
+        ".SH NAME",
+        "sam \\- caption, tag and ask questions about audio, locally, with SAM",
+        ".SH SYNOPSIS",
+        "\\fBsam\\fR [\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
+        ".SH DESCRIPTION",
+        _esc("sam runs SAM, an audio-language model made of an EAT audio encoder, an MLP connector and a "
+             "Mamba-2 language model, on your own machine. Audio of any length, rate, channel count and common "
+             "format is accepted; audio longer than 10.24 s is processed window by window, with timestamps. "
+             "Results go to standard output; progress, logs and errors to standard error."),
+        ".SH GLOBAL OPTIONS",
+        *_options(root),
+        ".SH COMMANDS",
+    ]
+    for name in sorted(root.commands):
+        cmd = root.commands[name]
+        if cmd.hidden:
+            continue
+        lines += [".SS " + f"\\fBsam {name}\\fR " + _esc(_arguments(cmd)), _esc((cmd.help or "").strip())]
+        lines += _options(cmd)
+    lines += [
+        ".SH ENVIRONMENT",
+        ".TP", "\\fBSAM_MODEL\\fR", _esc("Default model (Hub id[@revision], folder, or bundled name)."),
+        ".TP", "\\fBHF_HOME\\fR, \\fBHF_HUB_CACHE\\fR", _esc("Where pulled models are cached (Hugging Face's cache)."),
+        ".TP", "\\fBHF_HUB_OFFLINE\\fR=1", _esc("Never touch the network; a missing model fails at once with the "
+                                                "sam pull command to run."),
+        ".TP", "\\fBHF_ENDPOINT\\fR", _esc("Hub address (a mirror)."),
+        ".TP", "\\fBNO_COLOR\\fR", _esc("Disable colours on standard error."),
+        ".SH EXIT STATUS",
+        _esc("0 on success; 1 when an input or model could not be processed (in batch: when any file failed); "
+             "2 for a usage error; 130 when interrupted."),
+        ".SH EXAMPLES",
+        ".nf",
+        _esc("sam describe clip.wav\n"
+             "sam ask clip.wav \"Is there a dog?\"\n"
+             "sam ask clip.wav \"What animal is it?\" --choices \"dog,cat,bird\"\n"
+             "sam classify clip.wav --top 5\n"
+             "sam batch recordings/ --output captions.jsonl\n"
+             "sam pull OWNER/NAME@main"),
+        ".fi",
+        ".SH SEE ALSO",
+        _esc("The README in the sam-cli source distribution."),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
