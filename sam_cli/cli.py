@@ -651,6 +651,15 @@ def rm(name: Annotated[str, typer.Argument(help="Hub id of a cached model, optio
     log(f"removed {name} ({format_size(freed)})")
 
 
+def _register_train() -> None:
+    from sam_cli.train.command import register
+
+    register(app)
+
+
+_register_train()
+
+
 def main() -> None:
     try:
         app()

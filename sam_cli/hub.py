@@ -152,7 +152,7 @@ def _check_repo_id(repo_id: str, spec: str) -> None:
         raise UsageError(f"invalid model id {spec!r}: {problem}")
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     # Hub ids have exactly one '/' before any '@'; anything else with a separator is meant as a folder.
     head = spec.partition("@")[0]
     return (
@@ -186,7 +186,7 @@ def resolve_model(spec: str | None = None, *, offline: bool | None = None) -> Pa
     path = Path(spec).expanduser()
     if path.exists():
         return _local_folder(path, spec)
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise CheckpointError(f"{spec}: no such model folder")
     if "/" not in spec:
         return _bundled(spec, from_default)
@@ -344,21 +344,21 @@ def pull(repo_id: str, revision: str | None = None, *, progress: bool = True) ->
         raise CheckpointError(f"cannot download {spec}: HF_HUB_OFFLINE=1 is set")
 
     # 1. config.json alone: resolves the revision to a commit and lets us refuse other kinds of repos cheaply.
-    first = Path(_download(repo_id, revision, spec, ["config.json"], None, progress=False))
+    first = Path(download_snapshot(repo_id, revision, spec, ["config.json"], None, progress=False))
     commit = first.name
     if not (first / "config.json").is_file():
         raise CheckpointError(f"{spec}: not a SAM checkpoint (the repo has no config.json)")
     _check_sam_config(first / "config.json", spec, strict=True)
 
     # 2. The rest, pinned to that commit so a branch that moves meanwhile cannot mix two versions.
-    folder = Path(_download(repo_id, commit, spec, PULL_ALLOW_PATTERNS, PULL_IGNORE_PATTERNS, progress=progress))
+    folder = Path(download_snapshot(repo_id, commit, spec, PULL_ALLOW_PATTERNS, PULL_IGNORE_PATTERNS, progress=progress))
     missing = missing_files(folder)
     if missing:
         raise CheckpointError(f"{spec}: not a complete SAM checkpoint (the repo has no {', '.join(missing)})")
     return PulledModel(repo_id, revision, commit, folder, _folder_size(folder))
 
 
-def _download(
+def download_snapshot(
     repo_id: str,
     revision: str,
     spec: str,

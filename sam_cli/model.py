@@ -123,11 +123,10 @@ class SAM(nn.Module):
         """
         if audio_embeds is None:
             audio_embeds, _ = self.encode_audio(fbank)
-        m = audio_embeds.shape[1]
         x = torch.cat([audio_embeds, self.embed_text(input_ids)], dim=1)
-        logits = self.lm(inputs_embeds=x)
-        # Position m-1 (the last audio embedding) predicts the first text token.
-        text_logits = logits[:, m - 1 : -1]
+        # Position m-1 (the last audio embedding) predicts the first text token; the audio positions before
+        # it predict nothing, so their lm_head rows are not computed.
+        text_logits = self.lm(inputs_embeds=x, num_last_tokens=input_ids.shape[1] + 1)[:, :-1]
         if labels is None:
             return text_logits, None
         loss = F.cross_entropy(text_logits.float().reshape(-1, text_logits.shape[-1]), labels.reshape(-1),

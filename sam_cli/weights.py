@@ -63,8 +63,10 @@ def read_tensors(path: str | Path) -> dict[str, Any]:
 def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
     from safetensors.torch import save_file
 
-    # safetensors refuses shared or non-contiguous storage; tied weights are saved once per key.
-    save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(path), metadata=metadata)
+    # safetensors refuses shared or non-contiguous storage; copying to the CPU gives each key its own
+    # contiguous tensor without a second copy of the model on the GPU.
+    save_file({k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}, str(path),
+              metadata=metadata)
 
 
 def _is_zip(path: Path) -> bool:

@@ -1,0 +1,209 @@
+"""The three starting points of a run, and which parameters a stage trains.
+
+1. `init`: a SAM checkpoint (folder, Hub id or bundled name), to continue training.
+2. `lm` + `encoder` + `tokenizer`: the published parts (a state-spaces/mamba2-* LM, an EAT checkpoint, a
+   tokenizer.json), each a local path or a Hub id fetched into the Hugging Face cache by the same code as
+   `sam pull`; the connector is fresh.
+3. `scratch`: every part random, sized by `[model]`; the tokenizer is trained on the data's text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sam_cli.connector import Connector, ConnectorConfig
+from sam_cli.encoder import EATConfig
+from sam_cli.errors import CheckpointError
+from sam_cli.lora import apply_lora, lora_layers, remove_lora
+from sam_cli.mamba2 import Mamba2Config
+from sam_cli.model import SAM, SAMConfig
+from sam_cli.tokenizer import Tokenizer
+from sam_cli.train.config import ConfigError, StagePlan, TrainConfig
+
+DEFAULT_LORA_RANK = 8  # the paper's r = 8 models; r = 256 for its best ones
+
+# What to fetch from the Hub for each part (a state-spaces LM ships pytorch_model.bin, EAT model.safetensors).
+COMPONENT_FILES = {
+    "lm": ["config.json", "model.safetensors", "pytorch_model.bin"],
+    "encoder": ["config.json", "model.safetensors", "pytorch_model.bin"],
+    "tokenizer": ["tokenizer.json"],
+}
+COMPONENT_NAMES = {"lm": "Mamba-2 language model", "encoder": "EAT encoder", "tokenizer": "tokenizer"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Finding the parts
+
+
+def resolve_component(spec: str, kind: str) -> Path:
+    """A local path for `spec` (a path, or a Hub id[@revision] downloaded into the HF cache if needed)."""
+    from sam_cli import hub
+
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    if "/" not in spec or hub.looks_like_path(spec):
+        raise CheckpointError(f"{spec}: no such file or folder (--{kind})")
+    repo_id, revision = hub.parse_model_spec(spec)
+    snapshot = hub.cached_snapshot(repo_id, revision)
+    if snapshot is not None and _complete(snapshot, kind):
+        return snapshot
+    if hub.offline_mode():
+        raise CheckpointError(f"{spec} is not in the cache and HF_HUB_OFFLINE=1")
+    print(f"sam: downloading {spec} from {hub.hub_endpoint()}", file=sys.stderr)
+    folder = Path(hub.download_snapshot(repo_id, revision or hub.DEFAULT_REVISION, spec, COMPONENT_FILES[kind], ["*/*"],
+                                progress=True))
+    if not _complete(folder, kind):
+        wanted = "tokenizer.json" if kind == "tokenizer" else "config.json and model weights"
+        raise CheckpointError(f"{spec}: not a {COMPONENT_NAMES[kind]} repo (it has no {wanted})")
+    return folder
+
+
+def _complete(folder: Path, kind: str) -> bool:
+    if kind == "tokenizer":
+        return (folder / "tokenizer.json").is_file()
+    return (folder / "config.json").is_file() and any((folder / n).is_file() for n in COMPONENT_FILES[kind][1:])
+
+
+def load_tokenizer(spec: str) -> Tokenizer:
+    path = resolve_component(spec, "tokenizer")
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    return Tokenizer.from_file(path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Starting points
+
+
+def from_checkpoint(cfg: TrainConfig) -> SAM:
+    from sam_cli.checkpoint import load_checkpoint
+    from sam_cli.hub import resolve_model
+
+    assert cfg.init is not None
+    model = load_checkpoint(resolve_model(cfg.init))
+    if cfg.connector is not None and cfg.connector != model.cfg.connector.kind:
+        raise ConfigError(f"{cfg.init} has a {model.cfg.connector.kind!r} connector; another connector needs a fresh "
+                          "start from the parts (--lm, --encoder, --tokenizer)")
+    rank = model.cfg.lora_rank if cfg.lora_rank is None else cfg.lora_rank
+    if cfg.lora_rank is None and rank == 0:
+        rank = DEFAULT_LORA_RANK  # a merged export: new adapters on top of the merged weights
+    if rank != model.cfg.lora_rank or (cfg.lora_alpha is not None and cfg.lora_alpha != model.cfg.lora_alpha):
+        remove_lora(model)  # the old adapters stay, merged into the base weights
+        model.cfg = dataclasses.replace(model.cfg, lora_rank=0, lora_alpha=None)
+        _add_lora(model, rank, cfg.lora_alpha)
+    return model
+
+
+def from_parts(cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
+    from sam_cli.load_eat import load_audio_encoder
+    from sam_cli.load_mamba2 import load_language_model
+
+    assert cfg.lm and cfg.encoder
+    lm = load_language_model(resolve_component(cfg.lm, "lm"), dtype=torch.float32)
+    encoder = load_audio_encoder(resolve_component(cfg.encoder, "encoder"), dtype=torch.float32)
+    if tokenizer.vocab_size > lm.cfg.padded_vocab_size:
+        raise CheckpointError(f"the tokenizer has {tokenizer.vocab_size} tokens but {cfg.lm} only "
+                              f"{lm.cfg.padded_vocab_size} embeddings: they do not belong together")
+    sam_cfg = SAMConfig(encoder=encoder.config, lm=lm.cfg, connector=ConnectorConfig(kind=cfg.connector or "concat"),
+                        lora_rank=0, target_length=encoder.config.target_length)
+    with torch.device("meta"):  # the encoder and LM come loaded; only the connector is new
+        model = SAM(sam_cfg)
+    model.encoder, model.lm = encoder, lm
+    model.connector = Connector(sam_cfg.connector)
+    _add_lora(model, DEFAULT_LORA_RANK if cfg.lora_rank is None else cfg.lora_rank, cfg.lora_alpha)
+    init_separator(model, tokenizer)
+    return model
+
+
+def from_scratch(cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
+    m = cfg.model
+    target_length = cfg.target_length or 1024
+    try:
+        sam_cfg = SAMConfig(
+            encoder=EATConfig(embed_dim=m.encoder_dim, depth=m.encoder_depth, num_heads=m.encoder_heads,
+                              num_classes=0, model_variant="pretrain", max_length=target_length // 16,
+                              target_length=target_length),
+            lm=Mamba2Config(d_model=m.d_model, n_layer=m.n_layer, vocab_size=tokenizer.vocab_size, d_state=m.d_state,
+                            headdim=m.headdim, chunk_size=m.chunk_size),
+            connector=ConnectorConfig(kind=cfg.connector or "concat", hidden_dim=m.connector_hidden),
+            lora_rank=cfg.lora_rank or 0, lora_alpha=cfg.lora_alpha, target_length=target_length,
+        )
+    except ValueError as e:
+        raise ConfigError(f"model: {e}") from None
+    torch.manual_seed(cfg.seed)  # every process builds the same weights
+    model = SAM(sam_cfg)
+    init_separator(model, tokenizer)
+    return model
+
+
+def finish(model: SAM, cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
+    """Settings every starting point shares: tokenizer, loss, prompt, clip length, gradient checkpointing."""
+    model.tokenizer = tokenizer
+    model.cfg.loss_on = cfg.loss_on
+    if cfg.target_length is not None:
+        rows = model.encoder.fixed_positional_encoder.positions.shape[1]
+        if cfg.target_length // model.cfg.encoder.patch_size * model.cfg.encoder.num_bands > rows:
+            raise ConfigError(f"target_length {cfg.target_length} is longer than the encoder's position table allows "
+                              f"({rows // model.cfg.encoder.num_bands * model.cfg.encoder.patch_size} frames)")
+        model.cfg.target_length = cfg.target_length
+    if tokenizer.vocab_size > model.cfg.lm.padded_vocab_size:
+        raise CheckpointError(f"the tokenizer has {tokenizer.vocab_size} tokens but the LM only "
+                              f"{model.cfg.lm.padded_vocab_size} embeddings")
+    model.lm.gradient_checkpointing = cfg.gradient_checkpointing
+    return model
+
+
+def _add_lora(model: SAM, rank: int, alpha: float | None) -> None:
+    if rank > 0:
+        apply_lora(model.lm, rank, alpha)
+    model.cfg = dataclasses.replace(model.cfg, lora_rank=rank, lora_alpha=alpha if rank else None)
+
+
+@torch.no_grad()
+def init_separator(model: SAM, tokenizer: Tokenizer) -> None:
+    """The paper's separator: the text embedding of "&&" (mean over its tokens), for the connectors that use one."""
+    conn = model.cfg.connector
+    if conn.kind == "concat" or conn.separator_init != "text":
+        return
+    ids = tokenizer.encode(conn.separator_text)
+    if ids:
+        emb = model.lm.embed(torch.tensor(ids, device=model.device)).mean(dim=0)
+        model.connector.separator.copy_(emb.to(model.connector.separator.dtype))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What trains
+
+
+def set_trainable(model: SAM, plan: StagePlan) -> list[tuple[str, nn.Parameter]]:
+    """Freeze everything, then unfreeze what the stage trains; returns the trainable (name, parameter) pairs.
+
+    The encoder's AudioSet head (fc_norm, head) is not on the path to the LM, so it never trains (DDP also
+    refuses parameters that take no part in the loss).
+    """
+    model.requires_grad_(False)
+    if plan.train_connector:
+        model.connector.requires_grad_(True)
+    if plan.train_encoder:
+        for name, p in model.encoder.named_parameters():
+            p.requires_grad_(not name.startswith(("fc_norm.", "head.")))
+    if plan.train_lm == "full":
+        model.lm.requires_grad_(True)
+    elif plan.train_lm == "lora":
+        layers = lora_layers(model.lm)
+        if not layers:
+            raise ConfigError(f"stage {plan.stage} trains LoRA adapters but the model has none (lora_rank 0)")
+        for layer in layers:
+            layer.lora_A.requires_grad_(True)
+            layer.lora_B.requires_grad_(True)
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def count(params: list[tuple[str, nn.Parameter]]) -> int:
+    return sum(p.numel() for _, p in params)
