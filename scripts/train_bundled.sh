@@ -37,5 +37,6 @@ echo "training for $steps steps" >&2
 cp "$work/run/metrics.jsonl" "$out/metrics.jsonl"
 "$py" scripts/evaluate.py --model "$work/run/model" --data "$work/scenes" --limit "${EVAL_LIMIT:-300}" \
   --out "$out/eval.json" 2>&1 | tee "$out/eval.txt" >&2
-tar -C "$work/run" -czf "$out/model.tgz" model
+# The device returns files of at most 16 MiB: ship the model in parts (cat model.tgz.part-* | tar xz).
+tar -C "$work/run" -czf - model | split -b 15M - "$out/model.tgz.part-"
 echo "total $(( $(date +%s) - t0 )) s" >&2
