@@ -22,7 +22,7 @@ import torch
 
 from sam_cli.encoder import EATConfig, EATEncoder
 from sam_cli.errors import CheckpointError
-from sam_cli.weights import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES, read_json, read_tensors, write_safetensors
+from sam_cli.weights import PICKLE_SUFFIXES, check_state_dict, SAFETENSORS_SUFFIXES, read_json, read_tensors, write_safetensors
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_METADATA = "eat_config"  # safetensors metadata key holding our config.json text
@@ -292,18 +292,7 @@ def _get(d: Any, *keys: str) -> Any:
 
 
 def _check_keys(encoder: EATEncoder, sd: dict[str, torch.Tensor], source: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    if missing:
-        raise CheckpointError(f"{source}: missing {len(missing)} EAT weights, e.g. {_few(missing)}")
-    if unexpected:
-        raise CheckpointError(f"{source}: {len(unexpected)} unexpected keys for EAT, e.g. {_few(unexpected)}")
-    for k, shape in expected.items():
-        if tuple(sd[k].shape) != shape:
-            raise CheckpointError(f"{source}: {k} has shape {list(sd[k].shape)}, expected {list(shape)}")
-        if not sd[k].is_floating_point():
-            raise CheckpointError(f"{source}: {k} has dtype {sd[k].dtype}, expected a floating-point tensor")
+    check_state_dict(encoder, sd, str(source), "EAT checkpoint")
 
 
 def _few(keys: Any, n: int = 4) -> str:

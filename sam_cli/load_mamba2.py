@@ -15,6 +15,7 @@ import torch
 
 from sam_cli.errors import CheckpointError, UsageError
 from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli import weights
 from sam_cli.weights import read_json, read_tensors, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -78,28 +79,7 @@ def lm_from_state_dict(cfg: Mamba2Config, state_dict: dict[str, Any], device: to
 
 def check_state_dict(model: Mamba2LMHeadModel, sd: dict[str, Any], source: str) -> None:
     """Raise one CheckpointError listing missing keys, unexpected keys and wrong shapes."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = []
-    missing = [k for k in expected if k not in sd]
-    if missing:
-        problems.append(f"missing keys {_some(missing)}")
-    unexpected = [k for k in sd if k not in expected]
-    if unexpected:
-        problems.append(f"unexpected keys {_some(unexpected)}")
-    bad = []
-    for k, shape in expected.items():
-        v = sd.get(k)
-        if v is None:
-            continue
-        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
-            bad.append(f"{k} is not a floating-point tensor")
-        elif tuple(v.shape) != shape:
-            bad.append(f"{k} has shape {_shape(v.shape)} but the config needs {_shape(shape)}")
-    if bad:
-        problems.append("; ".join(bad[:3]) + (f" (and {len(bad) - 3} more wrong tensors)" if len(bad) > 3 else ""))
-    if problems:
-        raise CheckpointError(f"{source}: not a state-spaces Mamba-2 state dict for this config.json: "
-                              + "; ".join(problems))
+    weights.check_state_dict(model, sd, source, "state-spaces Mamba-2 state dict for this config.json")
 
 
 def save_language_model(model: Mamba2LMHeadModel, folder: str | Path, format: str = "safetensors",
@@ -136,6 +116,3 @@ def save_language_model(model: Mamba2LMHeadModel, folder: str | Path, format: st
 def _some(keys: list[str], n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f" (and {len(keys) - n} more)" if len(keys) > n else "")
 
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"

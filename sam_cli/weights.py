@@ -78,22 +78,41 @@ def _first_line(e: BaseException) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
-def load_state_dict_checked(module: torch.nn.Module, sd: dict[str, torch.Tensor], source: str,
-                            optional: tuple[str, ...] = ()) -> None:
-    """load_state_dict with errors a user can act on: which keys are missing, unexpected or mis-shaped.
-
-    Keys in `optional` may be absent (e.g. a tied lm_head); values are cast to each parameter's dtype.
-    """
-    expected = module.state_dict()
+def check_state_dict(module: torch.nn.Module, sd: dict[str, Any], source: str, what: str = "model",
+                     optional: tuple[str, ...] = ()) -> None:
+    """Raise one CheckpointError naming every kind of mismatch between `sd` and `module`'s own state dict:
+    missing keys, unexpected keys, non-float tensors and wrong shapes. Keys in `optional` may be absent
+    (e.g. a tied lm_head)."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    problems = []
     missing = [k for k in expected if k not in sd and k not in optional]
-    unexpected = [k for k in sd if k not in expected]
     if missing:
-        raise CheckpointError(f"{source}: {len(missing)} missing weights, e.g. {', '.join(missing[:3])}")
+        problems.append(f"missing keys {_some(missing)}")
+    unexpected = [k for k in sd if k not in expected]
     if unexpected:
-        raise CheckpointError(f"{source}: {len(unexpected)} unexpected weights, e.g. {', '.join(unexpected[:3])}")
-    for k, v in sd.items():
-        if tuple(v.shape) != tuple(expected[k].shape):
-            raise CheckpointError(
-                f"{source}: weight {k} has shape {tuple(v.shape)}, the model expects {tuple(expected[k].shape)}"
-            )
+        problems.append(f"unexpected keys {_some(unexpected)}")
+    bad = []
+    for k, shape in expected.items():
+        v = sd.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
+            bad.append(f"{k} is not a floating-point tensor")
+        elif tuple(v.shape) != shape:
+            bad.append(f"{k} has shape {list(v.shape)}, expected {list(shape)}")
+    if bad:
+        problems.append("; ".join(bad[:3]) + (f" (and {len(bad) - 3} more wrong tensors)" if len(bad) > 3 else ""))
+    if problems:
+        raise CheckpointError(f"{source}: not a valid {what}: " + "; ".join(problems))
+
+
+def load_state_dict_checked(module: torch.nn.Module, sd: dict[str, torch.Tensor], source: str,
+                            optional: tuple[str, ...] = (), what: str = "model") -> None:
+    """load_state_dict with errors a user can act on (see check_state_dict); values are cast to each
+    parameter's dtype by load_state_dict itself."""
+    check_state_dict(module, sd, source, what, optional)
     module.load_state_dict(sd, strict=False)
+
+
+def _some(keys: list[str], n: int = 5) -> str:
+    return ", ".join(keys[:n]) + (f" (and {len(keys) - n} more)" if len(keys) > n else "")

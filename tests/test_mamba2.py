@@ -480,7 +480,7 @@ def test_loading_errors(tmp_path):
                             "pytorch_model.bin", "missing", "backbone.layers.1.mixer.A_log")
     wrong = {**sd, "backbone.layers.0.mixer.conv1d.weight": torch.zeros(160, 1, 3)}
     assert_checkpoint_error(write_state_spaces_folder(tmp_path / "ws", wrong, "safetensors"),
-                            "backbone.layers.0.mixer.conv1d.weight", "(160, 1, 3)", "(160, 1, 4)")
+                            "backbone.layers.0.mixer.conv1d.weight", "[160, 1, 3]", "expected [160, 1, 4]")
     extra = {**sd, "backbone.layers.0.mixer.z_bias": torch.zeros(3)}
     assert_checkpoint_error(write_state_spaces_folder(tmp_path / "ux", extra, "bin"), "unexpected", "z_bias")
 
