@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from sam_cli.cpu_decode import decoder_for
 from sam_cli.errors import CheckpointError
 from sam_cli.ssd import (
     causal_conv1d,
@@ -410,6 +411,10 @@ class Mamba2LMHeadModel(nn.Module):
 
     def step(self, input_ids: Tensor | None, state: InferenceState, inputs_embeds: Tensor | None = None) -> Tensor:
         """One token per row (input_ids [B] or inputs_embeds [B, D]) -> logits [B, V]; `state` updated in place."""
+        # CPU fast path: fp16 copies of the big matrices (sam_cli.cpu_decode; SAM_CPU_DECODE=exact turns it off).
+        fast = decoder_for(self)
+        if fast is not None:
+            return fast.step(self, input_ids, state, inputs_embeds)
         h = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.to(self.dtype)
         residual = h.to(self._residual_dtype())
         for layer, cs, ss in zip(self.backbone.layers, state.conv_states, state.ssm_states):
