@@ -109,6 +109,35 @@ class Timings:
     extra: dict = field(default_factory=dict)
 
 
+class _Rows:
+    """generate()'s per-row rules, applied one step at a time: stop a row at EOS (not kept) or when its tail
+    loops, stream kept tokens to on_token. Shared by the eager loop and the CUDA-graph loop
+    (sam_cli.cuda_graphs), so both decide identically."""
+
+    def __init__(self, n: int, eos: int, opts: DecodeOptions, on_token: Callable[[int, int], None] | None):
+        self.out: list[list[int]] = [[] for _ in range(n)]
+        self.done = [False] * n
+        self.eos, self.opts, self.on_token = eos, opts, on_token
+
+    def accept(self, tokens: list[int]) -> bool:
+        """One step's tokens (one a row); True once every row is done."""
+        opts, out, done = self.opts, self.out, self.done
+        for row, tok in enumerate(tokens):
+            if done[row]:
+                continue
+            if tok == self.eos:
+                done[row] = True
+                continue
+            out[row].append(tok)
+            if self.on_token:
+                self.on_token(row, tok)
+            loop = _loop_length(out[row], opts.loop_repeats, opts.loop_ngram)
+            if loop:
+                del out[row][len(out[row]) - loop * (opts.loop_repeats - 1):]  # keep one copy of the loop
+                done[row] = True
+        return all(done)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -127,38 +156,30 @@ def generate(model: SAM, audio_embeds: torch.Tensor, prompts: list[list[int]], o
     generator = None
     if opts.seed is not None:
         generator = torch.Generator(device=audio_embeds.device).manual_seed(opts.seed)
+    rows = _Rows(len(prompts), eos, opts, on_token)
+    if opts.greedy and audio_embeds.device.type == "cuda":
+        # Greedy on a GPU: prefill and decode through fused kernels and CUDA graphs, same rules (`rows`).
+        from sam_cli.cuda_graphs import generate_greedy
+
+        out = generate_greedy(model, audio_embeds, prompts, opts, rows, timings)
+        if out is not None:
+            return out
     logits, state = prefill_batch(model, audio_embeds, prompts)
     _sync(audio_embeds.device)
     t1 = time.perf_counter()
-    n = len(prompts)
-    out: list[list[int]] = [[] for _ in range(n)]
-    done = [False] * n
     for _ in range(opts.max_new_tokens):
         tokens = pick_next(logits, opts, generator)
-        for row, tok in enumerate(tokens.tolist()):
-            if done[row]:
-                continue
-            if tok == eos:
-                done[row] = True
-                continue
-            out[row].append(tok)
-            if on_token:
-                on_token(row, tok)
-            loop = _loop_length(out[row], opts.loop_repeats, opts.loop_ngram)
-            if loop:
-                del out[row][len(out[row]) - loop * (opts.loop_repeats - 1):]  # keep one copy of the loop
-                done[row] = True
-        if all(done):
+        if rows.accept(tokens.tolist()):
             break
         # Finished rows keep stepping on EOS: cheaper than re-packing the batch, and it cannot touch others.
-        tokens = tokens.masked_fill(torch.tensor(done, device=tokens.device), eos)
+        tokens = tokens.masked_fill(torch.tensor(rows.done, device=tokens.device), eos)
         logits = model.step(tokens, state)
     if timings is not None:
         _sync(audio_embeds.device)
         timings.prefill_s += t1 - t0
         timings.decode_s += time.perf_counter() - t1
-        timings.new_tokens += sum(len(o) for o in out)
-    return out
+        timings.new_tokens += sum(len(o) for o in rows.out)
+    return rows.out
 
 
 @torch.inference_mode()
@@ -182,7 +203,7 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
         ids = torch.full((len(group), width), eos, dtype=torch.long, device=audio_embeds.device)
         for i, c in enumerate(group):
             ids[i, : len(c)] = torch.tensor(c)
-        logits = model.lm(input_ids=ids[:, :-1], state=state.repeat_interleave(len(group))) if width > 1 else None
+        logits = model.lm_runner()(input_ids=ids[:, :-1], state=state.repeat_interleave(len(group))) if width > 1 else None
         for i, c in enumerate(group):
             total = first_logp[c[0]].item()
             if len(c) > 1:

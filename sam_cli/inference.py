@@ -54,7 +54,13 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
 def encode_windows(model: SAM, wins: list[A.AudioWindow], timings: Timings | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (E_a [n, M, d_model], encoder tokens [n, 1+N, D]) for a list of windows."""
     t0 = time.perf_counter()
-    feats = A.fbank_batch([w.samples.to(model.device) for w in wins], target_length=model.cfg.target_length)
+    wavs = [w.samples.to(model.device, non_blocking=True) for w in wins]
+    if model.device.type == "cuda":  # all clips in one pass: per-clip fbank is host-bound at large batches
+        from sam_cli.fbank_batched import fbank_batch
+
+        feats = fbank_batch(wavs, target_length=model.cfg.target_length)
+    else:
+        feats = A.fbank_batch(wavs, target_length=model.cfg.target_length)
     audio_embeds, tokens = model.encode_audio(feats)
     if timings is not None:
         if model.device.type == "cuda":

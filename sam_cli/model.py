@@ -140,8 +140,17 @@ class SAM(nn.Module):
         Every row must have the same prompt length: padding would leak into an SSM's state (DESIGN §9).
         """
         x = torch.cat([audio_embeds.to(self.dtype), self.embed_text(prompt_ids)], dim=1)
-        logits, state = self.lm(inputs_embeds=x, state=state, return_state=True, num_last_tokens=1)
+        logits, state = self.lm_runner()(inputs_embeds=x, state=state, return_state=True, num_last_tokens=1)
         return logits[:, -1], state
 
     def step(self, token_ids: torch.Tensor, state: InferenceState) -> torch.Tensor:
-        return self.lm.step(token_ids, state)
+        return self.lm_runner().step(token_ids, state)
+
+    def lm_runner(self):
+        """What runs the LM's forward/step for inference: the LM itself, or on a CUDA device with the fused
+        kernels installed, its FastMamba2 view (same signatures, same numbers to rounding; DESIGN §9)."""
+        if self.lm.backbone.embedding.weight.device.type != "cuda":
+            return self.lm  # the CPU path never imports the kernels
+        from sam_cli.fast_mamba2 import runner_for
+
+        return runner_for(self.lm)

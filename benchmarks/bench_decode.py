@@ -1,0 +1,249 @@
+"""LM decode speed on a GPU: ours vs mamba_ssm's generate(cg=True) vs a same-size transformer, same run.
+
+    python benchmarks/bench_decode.py [--sizes 130m,780m,2.7b] [--batches 1,64] [--prompt 84] [--new 32]
+                                      [--dtype bf16] [--json out.json]
+
+Random weights. Each model continues a random prompt of --prompt tokens (64 audio + 20 text in SAM) by --new
+greedy tokens. Per-step time = (T(new tokens) - T(1 token)) / (new - 1): both runs do the same prefill, so
+the difference is decoding only, measured the same way for all three (median of --repeats after warm-up).
+- ours: sam_cli.cuda_graphs.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
+  tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms).
+- upstream: mamba_ssm MambaLMHeadModel.generate(cg=True) with the same weights.
+- transformer: transformers' GPTNeoX (Pythia shapes) with its KV cache, model.generate, greedy.
+- floor: the bytes one step must read (weights; at batch > 1 also the fp32 SSM state read and written)
+  over the device-to-device copy bandwidth measured at the start.
+Warm-up (compile, autotune, graph capture) is reported separately ("build").
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+
+SIZES = {  # Mamba-2 (d_model, n_layer) and the Pythia model of about the same size (hidden, layers, heads)
+    "tiny": ((256, 2), ("tiny", 256, 2, 4)),  # smoke tests of this script (e.g. on the CPU: --device cpu)
+    "130m": ((768, 24), ("pythia-160m", 768, 12, 12)),
+    "780m": ((1536, 48), ("pythia-1b", 2048, 16, 8)),
+    "2.7b": ((2560, 64), ("pythia-2.8b", 2560, 32, 32)),
+}
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DEVICE = "cuda"
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def sync_time(fn: Callable[[], Any]) -> float:
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> float:
+    return statistics.median(sync_time(fn) for _ in range(repeats))
+
+
+def measure_bandwidth() -> float:
+    """Bytes read + written per second by a large device-to-device copy (GB/s)."""
+    n = 2 << 30 if DEVICE == "cuda" else 64 << 20
+    a = torch.empty(n, dtype=torch.uint8, device=DEVICE).random_()
+    b = torch.empty_like(a)
+    b.copy_(a)
+    t = median_time(lambda: [b.copy_(a) for _ in range(5)], 5) / 5
+    del a, b
+    torch.cuda.empty_cache()
+    return 2 * n / t / 1e9
+
+
+def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
+    """Seconds per decode step: (T(new) - T(1)) / (new - 1), medians of interleaved runs."""
+    run(new)
+    run(1)
+    tn, t1 = [], []
+    for _ in range(repeats):
+        tn.append(sync_time(lambda: run(new)))
+        t1.append(sync_time(lambda: run(1)))
+    return (statistics.median(tn) - statistics.median(t1)) / (new - 1)
+
+
+def param_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())  # tied weights counted once
+
+
+def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int) -> dict[str, Any]:
+    from sam_cli.cuda_graphs import greedy_tokens
+    from sam_cli.fast_mamba2 import fast_lm_for
+
+    fast = fast_lm_for(lm)
+    b = ids.shape[0]
+    build = sync_time(lambda: fast.decoder(b))
+    dec = fast.decoder(b)
+    s = per_step(lambda n: greedy_tokens(fast, ids, n), new, repeats)
+    # The graph alone: STEPS_PER_GRAPH steps a replay, no host work.
+    dec.replay()
+    graph_ms = sync_time(lambda: [dec.replay() for _ in range(10)]) * 1e3 / (10 * dec.steps)
+    return {"ms_per_step": s * 1e3, "tok_per_s": b / s, "graph_ms_per_step": graph_ms, "variant": dec.variant,
+            "variant_ms": dec.variant_ms, "build_s": build}
+
+
+def bench_upstream(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int) -> dict[str, Any]:
+    from mamba_ssm.models.config_mamba import MambaConfig
+    from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
+
+    c = lm.cfg
+    up = MambaLMHeadModel(MambaConfig(d_model=c.d_model, n_layer=c.n_layer, d_intermediate=0, vocab_size=c.vocab_size,
+                                      ssm_cfg={"layer": "Mamba2"}, rms_norm=True, residual_in_fp32=True,
+                                      fused_add_norm=True, pad_vocab_size_multiple=c.pad_vocab_size_multiple),
+                          device=DEVICE, dtype=lm.dtype)
+    up.load_state_dict(lm.state_dict())
+    up.eval()
+    L = ids.shape[1]
+    try:
+        cg = DEVICE == "cuda"
+        build = sync_time(lambda: up.generate(ids, max_length=L + new, cg=cg))
+        s = per_step(lambda n: up.generate(ids, max_length=L + n, cg=cg), new, repeats)
+        return {"ms_per_step": s * 1e3, "tok_per_s": ids.shape[0] / s, "build_s": build}
+    finally:
+        del up
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def bench_transformer(size: str, dtype: torch.dtype, batch: int, prompt: int, new: int, repeats: int) -> dict[str, Any]:
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    name, hidden, layers, heads = SIZES[size][1]
+    cfg = GPTNeoXConfig(vocab_size=50304, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=4 * hidden, rotary_pct=0.25, max_position_embeddings=2048,
+                        use_parallel_residual=True, tie_word_embeddings=False)
+    with torch.device(DEVICE):
+        model = GPTNeoXForCausalLM(cfg).to(dtype).eval()
+    try:
+        ids = torch.randint(0, 50277, (batch, prompt), device=DEVICE)
+        mask = torch.ones_like(ids)
+
+        def run(n: int) -> None:
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                           use_cache=True, pad_token_id=0)
+
+        s = per_step(run, new, repeats)
+        return {"model": name, "ms_per_step": s * 1e3, "tok_per_s": batch / s, "params_bytes": param_bytes(model)}
+    finally:
+        del model
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def guarded(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - one failing baseline must not lose the others
+        torch.cuda.empty_cache()
+        return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="130m,780m,2.7b")
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--prompt", type=int, default=84)
+    ap.add_argument("--new", type=int, default=32)
+    ap.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip", default="", help="comma list of: upstream, transformer")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
+    ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script")
+    args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    if args.table_from:
+        print(table(from_log(args.table_from)))
+        return
+    dtype = DTYPES[args.dtype]
+    skip = set(filter(None, args.skip.split(",")))
+    torch.manual_seed(0)
+    bw = measure_bandwidth()
+    name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
+    results: dict[str, Any] = {"device": name, "bandwidth_GBps": bw, "dtype": args.dtype,
+                               "prompt": args.prompt, "new": args.new, "rows": []}
+    print(json.dumps({k: v for k, v in results.items() if k != "rows"}), flush=True)
+    # no_grad, not inference_mode: weights made in inference mode cannot be captured by the fast path.
+    with torch.no_grad():
+        for size in args.sizes.split(","):
+            (d_model, n_layer), _ = SIZES[size]
+            cfg = Mamba2Config(d_model=d_model, n_layer=n_layer, vocab_size=1000 if size == "tiny" else 50277)
+            with torch.device(DEVICE):
+                lm = Mamba2LMHeadModel(cfg, dtype=dtype).eval()
+            wbytes = param_bytes(lm)
+            state_bytes = n_layer * (cfg.nheads * cfg.headdim * cfg.d_state * 4 + cfg.conv_dim * cfg.d_conv * 2)
+            for batch in map(int, args.batches.split(",")):
+                ids = torch.randint(0, cfg.vocab_size, (batch, args.prompt), device=DEVICE)
+                row: dict[str, Any] = {"size": size, "batch": batch, "weight_bytes": wbytes,
+                                       "floor_ms": wbytes / bw / 1e6,
+                                       "floor_with_state_ms": (wbytes + 2 * batch * state_bytes) / bw / 1e6}
+                row["ours"] = guarded(lambda: bench_ours(lm, ids, args.new, args.repeats))
+                if "upstream" not in skip:
+                    row["upstream"] = guarded(lambda: bench_upstream(lm, ids, args.new, args.repeats))
+                if "transformer" not in skip:
+                    row["transformer"] = guarded(lambda: bench_transformer(size, dtype, batch, args.prompt, args.new,
+                                                                           max(3, args.repeats - 2)))
+                results["rows"].append(row)
+                print(json.dumps(row), flush=True)
+            lm.__dict__.pop("_sam_fast", None)
+            del lm
+            gc.collect()
+            torch.cuda.empty_cache()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    print(table(results))
+
+
+def from_log(path: str) -> dict[str, Any]:
+    """The results dict from the JSON lines a run printed (header first, then one line per row)."""
+    results: dict[str, Any] = {"rows": []}
+    for line in open(path):
+        if line.startswith("{"):
+            d = json.loads(line)
+            if "size" in d:
+                results["rows"].append(d)
+            elif "device" in d:
+                results.update(d)
+    return results
+
+
+def _ms(d: dict[str, Any], key: str = "ms_per_step") -> str:
+    return f"{d[key]:.3f}" if key in d else "err"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"device: {results['device']}; copy bandwidth {results['bandwidth_GBps']:.0f} GB/s; {results['dtype']}; "
+             f"prompt {results['prompt']}, {results['new']} new tokens; ms/step (tok/s)",
+             "| size | batch | ours | ours graph only | variant | upstream cg | transformer | floor (weights) | "
+             "floor (+state) | ours/upstream speed-up | ours / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        o, u, t = r["ours"], r.get("upstream", {}), r.get("transformer", {})
+        cell = lambda d: f"{_ms(d)} ({d['tok_per_s']:.0f})" if "ms_per_step" in d else "err"  # noqa: E731
+        sp = f"{u['ms_per_step'] / o['ms_per_step']:.2f}x" if "ms_per_step" in o and "ms_per_step" in u else "-"
+        fl = f"{o['ms_per_step'] / r['floor_ms']:.2f}" if "ms_per_step" in o else "-"
+        lines.append(f"| {r['size']} | {r['batch']} | {cell(o)} | {_ms(o, 'graph_ms_per_step')} | {o.get('variant', '-')} "
+                     f"| {cell(u)} | {cell(t)} | {r['floor_ms']:.3f} | {r['floor_with_state_ms']:.3f} | {sp} | {fl} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Optional fused GPU kernels behind the reference ops' signatures (DESIGN §9).
+
+Every public function here has the SAME signature and result as its namesake in `sam_cli.ssd` (the
+readable pure-PyTorch reference). On CUDA tensors, when `mamba_ssm` (and, for the convolution,
+`causal_conv1d`) can be imported, it runs their fused kernels; anywhere else (CPU, float64, shapes a
+kernel refuses, packages missing or SAM_KERNELS=0) it runs the reference. Nothing is imported until
+`available()` is first asked, so `import sam_cli` never pays for Triton.
+
+Kernels used (all from the optional `gpu` extra):
+- mamba_ssm.ops.triton.ssd_combined.mamba_chunk_scan_combined   -> ssd_chunked (prefill)
+- mamba_ssm.ops.triton.selective_state_update                   -> ssd_step (decode)
+- mamba_ssm.ops.triton.layernorm_gated.rmsnorm_fn               -> gated_rmsnorm
+- mamba_ssm.ops.triton.layer_norm.layer_norm_fn                 -> rms_norm, add_rms_norm
+- causal_conv1d.causal_conv1d_fn / causal_conv1d_update         -> causal_conv1d, causal_conv1d_step
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sam_cli import ssd
+
+__all__ = ["available", "conv_available", "why_unavailable", "causal_conv1d", "causal_conv1d_step",
+           "gated_rmsnorm", "rms_norm", "add_rms_norm", "ssd_chunked", "ssd_step", "ssd_chunked_raw_dt",
+           "ssd_step_raw_dt"]
+
+_LIB: SimpleNamespace | None = None
+_REASON: str | None = None
+_LOADED = False
+
+
+def _load() -> SimpleNamespace | None:
+    """Import the kernels once; remember why not if they cannot be had."""
+    global _LIB, _REASON, _LOADED
+    if _LOADED:
+        return _LIB
+    _LOADED = True
+    if os.environ.get("SAM_KERNELS", "1") == "0":
+        _REASON = "disabled by SAM_KERNELS=0"
+        return None
+    if not torch.cuda.is_available():
+        _REASON = "no CUDA device"
+        return None
+    try:  # any failure (package missing, broken build, Triton absent) means: use the reference
+        from mamba_ssm.ops.triton.layer_norm import layer_norm_fn
+        from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
+        from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+        from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
+    except Exception as e:  # noqa: BLE001
+        _REASON = f"mamba_ssm kernels cannot be imported ({type(e).__name__}: {e})"
+        return None
+    lib = SimpleNamespace(layer_norm_fn=layer_norm_fn, rmsnorm_fn=rmsnorm_fn,
+                          selective_state_update=selective_state_update,
+                          mamba_chunk_scan_combined=mamba_chunk_scan_combined,
+                          causal_conv1d_fn=None, causal_conv1d_update=None)
+    try:
+        from causal_conv1d import causal_conv1d_fn, causal_conv1d_update
+
+        lib.causal_conv1d_fn, lib.causal_conv1d_update = causal_conv1d_fn, causal_conv1d_update
+    except Exception:  # noqa: BLE001 - the convolution then runs in PyTorch, the rest stays fused
+        pass
+    _LIB = lib
+    return lib
+
+
+def available() -> bool:
+    """True when the mamba_ssm kernels can run here (a CUDA device and an importable package)."""
+    return _load() is not None
+
+
+def conv_available() -> bool:
+    """True when causal_conv1d's CUDA kernels are there too (optional even with mamba_ssm)."""
+    lib = _load()
+    return lib is not None and lib.causal_conv1d_fn is not None
+
+
+def why_unavailable() -> str | None:
+    _load()
+    return _REASON
+
+
+def _reset_for_tests() -> None:
+    """Forget what was imported (tests that hide packages call this)."""
+    global _LIB, _REASON, _LOADED
+    _LIB, _REASON, _LOADED = None, None, False
+
+
+def _ok(*tensors: Tensor | None) -> bool:
+    """Kernels run on CUDA tensors of half, bfloat16 or float32 only."""
+    if not available():
+        return False
+    for t in tensors:
+        if t is not None and (not t.is_cuda or t.dtype not in (torch.float16, torch.bfloat16, torch.float32)):
+            return False
+    return True
+
+
+def _lib() -> Any:
+    return _load()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Causal depthwise convolution
+
+
+def _conv_final_state(xBC: Tensor, initial_conv_state: Tensor | None, w: int) -> Tensor:
+    """The last w raw inputs (b, d, w), oldest first, zero-padded on the left: exactly ssd.causal_conv1d's
+    final state, without concatenating the whole sequence."""
+    b, l, d = xBC.shape
+    if l >= w:
+        tail = xBC[:, l - w:]
+    else:
+        ctx = xBC.new_zeros(b, w, d) if initial_conv_state is None else initial_conv_state.transpose(1, 2).to(xBC.dtype)
+        tail = torch.cat([ctx, xBC], dim=1)[:, -w:]
+    return tail.transpose(1, 2).contiguous()
+
+
+def causal_conv1d(xBC: Tensor, weight: Tensor, bias: Tensor | None, initial_conv_state: Tensor | None = None,
+                  silu: bool = True) -> tuple[Tensor, Tensor]:
+    """As ssd.causal_conv1d: SiLU(conv) (b, l, d) and the final conv state (b, d, w)."""
+    if not (_ok(xBC, weight, bias, initial_conv_state) and conv_available()):
+        return ssd.causal_conv1d(xBC, weight, bias, initial_conv_state, silu)
+    b, l, d = xBC.shape
+    w = weight.shape[-1]
+    if bias is not None and bias.dtype != weight.dtype:
+        return ssd.causal_conv1d(xBC, weight, bias, initial_conv_state, silu)
+    final = _conv_final_state(xBC, initial_conv_state, w)
+    # The kernel reads (b, d, l). Its "channel-last" layout (d contiguous) is what a slice of in_proj's
+    # output already is, and the only layout that takes an initial state; it wants strides that are
+    # multiples of 8 (16-byte vectors).
+    x = xBC.transpose(1, 2)
+    channel_last = d % 8 == 0
+    if channel_last and not (x.stride(1) == 1 and x.stride(2) % 8 == 0 and x.stride(0) % 8 == 0):
+        x = xBC.contiguous().transpose(1, 2)
+    init = None
+    if initial_conv_state is not None:
+        if not channel_last:
+            return ssd.causal_conv1d(xBC, weight, bias, initial_conv_state, silu)
+        # The kernel takes the last w - 1 inputs, in channel-last layout too.
+        init = initial_conv_state[:, :, 1:].to(xBC.dtype).transpose(1, 2).contiguous().transpose(1, 2)
+    elif not channel_last and x.stride(2) != 1:
+        x = x.contiguous()
+    out = _lib().causal_conv1d_fn(x, weight, bias, initial_states=init, activation="silu" if silu else None)
+    return out.transpose(1, 2), final
+
+
+def causal_conv1d_step(conv_state: Tensor, x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool = True) -> Tensor:
+    """As ssd.causal_conv1d_step: one token x (b, d); conv_state (b, d, w) shifted and appended in place."""
+    if not (_ok(conv_state, x, weight, bias) and conv_available()) or conv_state.dtype != x.dtype or (
+            bias is not None and bias.dtype != weight.dtype):
+        return ssd.causal_conv1d_step(conv_state, x, weight, bias, silu)
+    return _lib().causal_conv1d_update(x, conv_state, weight, bias, "silu" if silu else None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Norms
+
+
+def gated_rmsnorm(y: Tensor, z: Tensor, weight: Tensor, eps: float, group_size: int | None = None) -> Tensor:
+    """As ssd.gated_rmsnorm: (y * silu(z)) RMS-normalised (per group) times weight, in y's dtype."""
+    if not _ok(y, z, weight):
+        return ssd.gated_rmsnorm(y, z, weight, eps, group_size)
+    return _lib().rmsnorm_fn(y, weight, None, z=z, eps=eps, group_size=group_size, norm_before_gate=False)
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """As ssd.rms_norm: RMSNorm in fp32, returned in weight's dtype."""
+    if not _ok(x, weight):
+        return ssd.rms_norm(x, weight, eps)
+    return _lib().layer_norm_fn(x, weight, None, eps=eps, is_rms_norm=True).to(weight.dtype)
+
+
+def add_rms_norm(hidden: Tensor, residual: Tensor | None, weight: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """The pre-norm block's entry in one pass: residual' = residual + hidden (fp32), and
+    RMSNorm(residual') in hidden's dtype. residual None means hidden starts the stream (the embedding).
+
+    Reference: residual' = (residual + hidden.float()) if residual is not None else hidden.float();
+    ssd.rms_norm(residual', weight, eps).to(hidden.dtype).
+    """
+    if not _ok(hidden, residual, weight) or weight.dtype != hidden.dtype:
+        res = hidden.to(torch.promote_types(hidden.dtype, torch.float32))
+        if residual is not None:
+            res = residual + res
+        return ssd.rms_norm(res, weight, eps).to(hidden.dtype), res
+    out, res = _lib().layer_norm_fn(hidden, weight, None, residual=residual, eps=eps, prenorm=True,
+                                    residual_in_fp32=True, is_rms_norm=True)
+    return out, res
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The selective state space
+
+
+def ssd_chunked(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Tensor | None = None,
+                initial_state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """As ssd.ssd_chunked (dt already softplus'ed): y (b, l, h, p) and the final state (b, h, p, n) fp32."""
+    if not _ok(x, dt, A, B, C, D, initial_state):
+        return ssd.ssd_chunked(x, dt, A, B, C, chunk_size, D, initial_state)
+    return ssd_chunked_raw_dt(x, dt, A, B, C, chunk_size, D, initial_state, dt_bias=None, dt_softplus=False)
+
+
+def ssd_chunked_raw_dt(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int, D: Tensor | None,
+                       initial_state: Tensor | None, dt_bias: Tensor | None, dt_softplus: bool) -> tuple[Tensor, Tensor]:
+    """ssd_chunked with softplus(dt + dt_bias) done inside the kernel (CUDA only).
+
+    Reference: ssd.ssd_chunked(x, softplus(dt.float() + dt_bias.float()), A, B, C, ...).
+    """
+    y, final = _lib().mamba_chunk_scan_combined(
+        x, dt, A.float(), B, C, chunk_size, D=D, dt_bias=dt_bias, initial_states=initial_state,
+        dt_softplus=dt_softplus, return_final_states=True)
+    return y, final
+
+
+def ssd_step(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None) -> Tensor:
+    """As ssd.ssd_step (dt already softplus'ed): state (b, h, p, n) updated in place; returns y (b, h, p)."""
+    if not _ok(state, x, dt, A, B, C, D):
+        return ssd.ssd_step(state, x, dt, A, B, C, D)
+    return ssd_step_raw_dt(state, x, dt, A, B, C, D, dt_bias=torch.zeros_like(A), dt_softplus=False)
+
+
+def ssd_step_raw_dt(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
+                    dt_bias: Tensor, dt_softplus: bool) -> Tensor:
+    """ssd_step with softplus(dt + dt_bias) inside the kernel (CUDA only); dt (b, h), A/dt_bias/D (h,).
+
+    selective_state_update works per channel; one scalar per head is passed as a stride-0 expansion,
+    which the kernel recognises ("tie_hdim") and then loads once per head.
+    """
+    b, h, p, n = state.shape
+    A_e = A.float().view(h, 1, 1).expand(h, p, n)
+    dt_e = dt.unsqueeze(-1).expand(b, h, p)
+    bias_e = dt_bias.view(h, 1).expand(h, p)
+    D_e = D.view(h, 1).expand(h, p) if D is not None else None
+    return _lib().selective_state_update(state, x, dt_e, A_e, B, C, D_e, z=None, dt_bias=bias_e,
+                                         dt_softplus=dt_softplus)

@@ -1,0 +1,329 @@
+"""Fused Triton kernels for one Mamba-2 decode step: three launches per layer instead of six.
+
+At batch 1 a decode step is latency-bound: the 130M model's weights stream in ~60 µs, but the ~150 small
+launches of the library path cost several times that. These kernels merge each norm into the matrix-vector
+product that follows it and the convolution into the SSM update:
+
+    rmsnorm_gemv          RMSNorm(residual) @ W_in^T            (layer 0: gathers the embedding rows too)
+    conv_ssm_step         causal conv update + SiLU + selective state update (+ D skip)
+    gated_norm_gemv_add   residual += RMSNorm(y * silu(z)) @ W_out^T
+
+`rmsnorm_gemv` with the final norm and the LM head gives the logits. Each kernel has a readable reference
+below it built from `sam_cli.ssd` (the functions the model itself uses), and tests/test_gpu.py compares
+them. The two GEMV kernels serve batches of at most MAX_GEMV_ROWS rows (each program streams a block of
+weight rows once and applies it to every batch row); larger batches use cuBLAS. conv_ssm_step serves any
+batch. Rounding follows the eager model: the normalised input and every projection's output are rounded to
+the weight dtype, accumulations are fp32.
+
+The convolution state is double-buffered: a program reads all of B and C's history (shared by every head of
+a group) while others may be writing theirs, so the new state goes to a second buffer (`conv_out`).
+
+Imports Triton at import time: import this module only after `sam_cli.kernels.available()`.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from sam_cli import ssd
+
+MAX_GEMV_ROWS = 4
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+@triton.jit
+def _softplus(x):
+    # log1p(exp(x)) for x <= 20, as F.softplus; Kahan's log1p (no libdevice, so it runs in the interpreter).
+    u = tl.exp(x)
+    w = 1.0 + u
+    lp = tl.where(w == 1.0, u, tl.log(w) * u / (w - 1.0))
+    return tl.where(x <= 20.0, lp, x)
+
+
+def _gemv_configs() -> list[triton.Config]:
+    # (BLOCK_N, BLOCK_K): weight rows a program streams, and the K slice per iteration. Few configs: each is
+    # compiled and timed at warm-up.
+    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=4)
+            for bn, bk in ((16, 256), (32, 128), (8, 512), (64, 64), (16, 128), (8, 256))]
+
+
+def _prune_gemv(configs, named_args, **kwargs):
+    # Keep the [rows, BLOCK_N, BLOCK_K] product tile at 64 fp32 values a thread (no spills), and the widest
+    # tiles that fit: 4 configs for one row, 2 for up to four.
+    m = kwargs.get("BLOCK_M", named_args.get("BLOCK_M", 1))
+    budget = 64 * 32 * 4
+    fit = [c for c in configs if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] <= budget]
+    widest = max(m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] for c in fit) if fit else 0
+    keep = [c for c in fit if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] == widest]
+    return keep or configs[:1]
+
+
+def _block_m(m: int) -> int:
+    if m > MAX_GEMV_ROWS:
+        raise ValueError(f"the fused GEMV kernels take at most {MAX_GEMV_ROWS} rows, not {m}")
+    return triton.next_power_of_2(m)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. RMSNorm + matrix-vector product
+
+
+@triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M", "GATHER"],
+                 prune_configs_by={"early_config_prune": _prune_gemv})
+@triton.jit
+def _rmsnorm_gemv_kernel(
+    X, stride_x,  # rows to normalise (M, K) -- or the embedding table (V, K) when GATHER
+    IDS,  # (M,) token ids, when GATHER
+    R_OUT, stride_r,  # (M, K) fp32: the residual stream, written when GATHER
+    NW,  # (K,) norm weight
+    W, stride_w,  # (N, K) weight, K contiguous
+    OUT, stride_o,  # (M, N)
+    M, N, K, eps,
+    GATHER: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs_m = tl.arange(0, BLOCK_M)
+    mm = offs_m < M
+    if GATHER:
+        rows = tl.load(IDS + offs_m, mask=mm, other=0).to(tl.int64)
+    else:
+        rows = offs_m.to(tl.int64)
+    x_rows = X + rows[:, None] * stride_x
+    # Pass 1: every program computes the rows' mean square itself (K values a row, from L2), which saves
+    # the separate norm launch.
+    ss = tl.zeros([BLOCK_M], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        mk = mm[:, None] & (offs_k < K)[None, :]
+        x = tl.load(x_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+        ss += tl.sum(x * x, axis=1)
+        if GATHER:  # the embedding rows start the fp32 residual stream
+            tl.store(R_OUT + offs_m[:, None] * stride_r + offs_k[None, :], x, mask=mk & (pid == 0))
+    rstd = 1.0 / tl.sqrt(ss / K + eps)
+    # Pass 2: the normalised rows (rounded to the weight dtype, as the eager model's input to the Linear)
+    # against a BLOCK_N-row slab of W.
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mn = offs_n < N
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        kk = offs_k < K
+        x = tl.load(x_rows + offs_k[None, :], mask=mm[:, None] & kk[None, :], other=0.0).to(tl.float32)
+        nw = tl.load(NW + offs_k, mask=kk, other=0.0).to(tl.float32)
+        h = (x * rstd[:, None] * nw[None, :]).to(W.dtype.element_ty).to(tl.float32)
+        w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
+                    other=0.0).to(tl.float32)
+        acc += tl.sum(h[:, None, :] * w[None, :, :], axis=2)
+    out = acc.to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
+    tl.store(OUT + offs_m[:, None] * stride_o + offs_n[None, :], out, mask=mm[:, None] & mn[None, :])
+
+
+def rmsnorm_gemv(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, out: Tensor,
+                 ids: Tensor | None = None, residual_out: Tensor | None = None) -> Tensor:
+    """out[m] = Linear(RMSNorm(x[m])) for m < M <= MAX_GEMV_ROWS.
+
+    With `ids`, x is the embedding table and row m is x[ids[m]]; those rows, in fp32, are also written to
+    `residual_out` (the start of the residual stream). Reference: `rmsnorm_gemv_ref`.
+    """
+    K = x.shape[-1]
+    N = weight.shape[0]
+    M = out.shape[0]
+    assert weight.stride(-1) == 1 and x.stride(-1) == 1 and out.stride(-1) == 1
+    gather = ids is not None
+    if gather:
+        assert residual_out is not None and residual_out.dtype == torch.float32
+    grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
+    _rmsnorm_gemv_kernel[grid](
+        x, x.stride(0), ids if gather else x, residual_out if gather else out,
+        residual_out.stride(0) if gather else 0, norm_weight, weight, weight.stride(0), out, out.stride(0),
+        M, N, K, eps, GATHER=gather, BLOCK_M=_block_m(M))
+    return out
+
+
+def rmsnorm_gemv_ref(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float,
+                     ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The eager model's ops: (F.linear(ssd.rms_norm(r), W), r) with r = x (or x[ids]) in fp32."""
+    rows = x[ids] if ids is not None else x
+    r = rows.to(torch.promote_types(rows.dtype, torch.float32))
+    return torch.nn.functional.linear(ssd.rms_norm(r, norm_weight, eps), weight), r
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. Convolution update + selective state update
+
+
+@triton.jit
+def _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, ch, m, write, W: tl.constexpr):
+    """SiLU(causal conv) of channels `ch` for the new input, from the last W-1 inputs in cin_row; the
+    shifted history (oldest dropped, new input appended) is stored to cout_row where `write`."""
+    new = tl.load(xbc_row + ch, mask=m, other=0.0)
+    acc = tl.load(CONV_B + ch, mask=m, other=0.0).to(tl.float32)
+    acc += tl.load(CONV_W + ch * W + (W - 1), mask=m, other=0.0).to(tl.float32) * new.to(tl.float32)
+    for k in tl.static_range(1, W):
+        s = tl.load(cin_row + ch * stride_cd + k, mask=m, other=0.0)
+        acc += tl.load(CONV_W + ch * W + (k - 1), mask=m, other=0.0).to(tl.float32) * s.to(tl.float32)
+        tl.store(cout_row + ch * stride_cd + (k - 1), s, mask=m & write)
+    tl.store(cout_row + ch * stride_cd + (W - 1), new, mask=m & write)
+    return acc * tl.sigmoid(acc)
+
+
+@triton.jit
+def _conv_ssm_step_kernel(
+    ZX, stride_zx,  # (b, d_in_proj): z | xBC | dt, the in_proj output
+    CONV_IN, CONV_OUT, stride_cb, stride_cd,  # (b, conv_dim, W), W contiguous
+    CONV_W, CONV_B,  # (conv_dim, W) contiguous, (conv_dim,)
+    STATE, stride_sb, stride_sh, stride_sp,  # (b, h, p, n), n contiguous, fp32, updated in place
+    A, DT_BIAS, D,  # (h,)
+    Y, stride_y,  # (b, d_inner)
+    d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group,
+    W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_p = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    h = tl.program_id(2)
+    g = h // heads_per_group
+    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    mp = offs_p < headdim
+    offs_n = tl.arange(0, BLOCK_N)
+    mn = offs_n < dstate
+    zx_row = ZX + b * stride_zx
+    xbc_row = zx_row + d_inner
+    cin_row = CONV_IN + b * stride_cb
+    cout_row = CONV_OUT + b * stride_cb
+    dtype = ZX.dtype.element_ty
+
+    # Convolution: this program's x channels, and its group's B and C (recomputed by every program of the
+    # group: 2 * dstate channels of 4 taps, from L2); one program per group and row writes their history.
+    owner = (pid_p == 0) & (h % heads_per_group == 0)
+    x = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, h * headdim + offs_p, mp,
+                       pid_p >= 0, W)
+    Bv = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, d_inner + g * dstate + offs_n, mn,
+                        owner, W)
+    Cv = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B,
+                        d_inner + (ngroups + g) * dstate + offs_n, mn, owner, W)
+    # The eager path stores the conv output in the model dtype before the SSM reads it: round the same way.
+    x = x.to(dtype).to(tl.float32)
+    Bv = Bv.to(dtype).to(tl.float32)
+    Cv = Cv.to(dtype).to(tl.float32)
+
+    # S = exp(dt A) S + dt x B^T;  y = S C + D x, with dt = softplus(dt_raw + dt_bias).
+    dt = tl.load(xbc_row + conv_dim + h).to(tl.float32) + tl.load(DT_BIAS + h).to(tl.float32)
+    dt = _softplus(dt)
+    dA = tl.exp(dt * tl.load(A + h).to(tl.float32))
+    s_ptrs = STATE + b * stride_sb + h * stride_sh + offs_p[:, None] * stride_sp + offs_n[None, :]
+    sm = mp[:, None] & mn[None, :]
+    s = tl.load(s_ptrs, mask=sm, other=0.0)
+    s = s * dA + (dt * x)[:, None] * Bv[None, :]
+    tl.store(s_ptrs, s, mask=sm)
+    y = tl.sum(s * Cv[None, :], axis=1) + tl.load(D + h).to(tl.float32) * x
+    tl.store(Y + b * stride_y + h * headdim + offs_p, y.to(dtype), mask=mp)
+
+
+def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight: Tensor, conv_bias: Tensor,
+                  ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int,
+                  block_p: int = 16, num_warps: int = 8) -> Tensor:
+    """One token through conv + SSM for every row. Reads conv_in, writes the shifted history to conv_out
+    (a different buffer), updates ssm_state (b, h, p, n) in place and writes y (b, d_inner).
+    Reference: `conv_ssm_step_ref`."""
+    b, h, p, n = ssm_state.shape
+    conv_dim, w = conv_weight.shape
+    assert conv_in.shape == conv_out.shape == (b, conv_dim, w) and conv_in.data_ptr() != conv_out.data_ptr()
+    assert conv_in.stride() == conv_out.stride() and conv_in.stride(-1) == 1 and conv_weight.is_contiguous()
+    assert ssm_state.stride(-1) == 1 and ssm_state.dtype == torch.float32 and zxbcdt.stride(-1) == 1
+    assert conv_bias is not None and y.stride(-1) == 1
+    grid = (triton.cdiv(p, block_p), b, h)
+    _conv_ssm_step_kernel[grid](
+        zxbcdt, zxbcdt.stride(0), conv_in, conv_out, conv_in.stride(0), conv_in.stride(1), conv_weight, conv_bias,
+        ssm_state, ssm_state.stride(0), ssm_state.stride(1), ssm_state.stride(2), A, dt_bias, D, y, y.stride(0),
+        d_inner, conv_dim, p, n, ngroups, h // ngroups,
+        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=num_warps)
+    return y
+
+
+def conv_ssm_step_ref(zxbcdt: Tensor, conv_state: Tensor, conv_weight: Tensor, conv_bias: Tensor, ssm_state: Tensor,
+                      A: Tensor, dt_bias: Tensor, D: Tensor, d_inner: int, ngroups: int) -> Tensor:
+    """The eager Mamba2Mixer.step between in_proj and the gated norm; both states updated in place."""
+    b, h, p, n = ssm_state.shape
+    conv_dim = conv_weight.shape[0]
+    xBC = zxbcdt[:, d_inner : d_inner + conv_dim]
+    dt = zxbcdt[:, d_inner + conv_dim : d_inner + conv_dim + h]
+    xBC = ssd.causal_conv1d_step(conv_state, xBC, conv_weight, conv_bias)
+    x, B, C = torch.split(xBC, [d_inner, ngroups * n, ngroups * n], dim=-1)
+    dt = torch.nn.functional.softplus(ssd.upcast(dt) + ssd.upcast(dt_bias))
+    return ssd.ssd_step(ssm_state, x.reshape(b, h, p), dt, A, B.reshape(b, ngroups, n), C.reshape(b, ngroups, n),
+                        D).reshape(b, d_inner)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. Gated RMSNorm + matrix-vector product + residual add
+
+
+# restore_value: tuning runs the kernel many times, and it adds into R in place.
+@triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M"], restore_value=["R"],
+                 prune_configs_by={"early_config_prune": _prune_gemv})
+@triton.jit
+def _gated_norm_gemv_add_kernel(
+    Y, stride_y,  # (M, K) SSM output
+    Z, stride_z,  # (M, K) gate (a view into the in_proj output)
+    GW,  # (K,) gated-norm weight
+    W, stride_w,  # (N, K) out_proj weight
+    R, stride_r,  # (M, N) fp32 residual stream, updated in place
+    M, N, K, eps,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs_m = tl.arange(0, BLOCK_M)
+    mm = offs_m < M
+    ss = tl.zeros([BLOCK_M], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        mk = mm[:, None] & (offs_k < K)[None, :]
+        yv = tl.load(Y + offs_m[:, None] * stride_y + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+        zv = tl.load(Z + offs_m[:, None] * stride_z + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+        gv = yv * (zv * tl.sigmoid(zv))
+        ss += tl.sum(gv * gv, axis=1)
+    rstd = 1.0 / tl.sqrt(ss / K + eps)
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mn = offs_n < N
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        kk = offs_k < K
+        mk = mm[:, None] & kk[None, :]
+        yv = tl.load(Y + offs_m[:, None] * stride_y + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+        zv = tl.load(Z + offs_m[:, None] * stride_z + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+        gw = tl.load(GW + offs_k, mask=kk, other=0.0).to(tl.float32)
+        gn = (yv * (zv * tl.sigmoid(zv)) * rstd[:, None] * gw[None, :]).to(Y.dtype.element_ty).to(tl.float32)
+        w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
+                    other=0.0).to(tl.float32)
+        acc += tl.sum(gn[:, None, :] * w[None, :, :], axis=2)
+    out = acc.to(W.dtype.element_ty).to(tl.float32)
+    r_ptrs = R + offs_m[:, None] * stride_r + offs_n[None, :]
+    rm = mm[:, None] & mn[None, :]
+    tl.store(r_ptrs, tl.load(r_ptrs, mask=rm, other=0.0) + out, mask=rm)
+
+
+def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, residual: Tensor) -> Tensor:
+    """residual += Linear(gated RMSNorm(y, z)) for M <= MAX_GEMV_ROWS rows (ngroups = 1: one norm over all
+    d_inner channels). Reference: `gated_norm_gemv_add_ref`."""
+    M, K = y.shape
+    N = weight.shape[0]
+    assert y.stride(-1) == 1 and z.stride(-1) == 1 and weight.stride(-1) == 1 and residual.stride(-1) == 1
+    assert residual.dtype == torch.float32 and residual.shape == (M, N)
+    grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
+    _gated_norm_gemv_add_kernel[grid](y, y.stride(0), z, z.stride(0), norm_weight, weight, weight.stride(0),
+                                      residual, residual.stride(0), M, N, K, eps, BLOCK_M=_block_m(M))
+    return residual
+
+
+def gated_norm_gemv_add_ref(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float,
+                            residual: Tensor) -> Tensor:
+    """The eager model's ops: residual + out_proj(gated_rmsnorm(y, z)).float() (returned, not in place)."""
+    out = torch.nn.functional.linear(ssd.gated_rmsnorm(y, z, norm_weight, eps), weight)
+    return residual + out.to(residual.dtype)

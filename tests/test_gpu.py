@@ -1,0 +1,389 @@
+"""The GPU fast path against the pure-PyTorch reference and against upstream mamba_ssm (`pytest -m gpu`).
+
+Skipped without a CUDA device or without the kernels (mamba_ssm, causal_conv1d). Tolerances are relative
+(‖fast − ref‖ / ‖ref‖): float32 ≤ 1e-4 (the Triton kernels' float32 dots are set to IEEE below, so float32
+means float32, not tf32); bfloat16 ≤ 5e-2 for one op and 8e-2 for the model (the kernels round
+intermediates to bf16 at other points than the eager model does). The measured errors are written to
+$SAM_GPU_TEST_REPORT when set. Token sequences are compared exactly in float32.
+
+LM shapes use the real kernel shapes (d_state 128, headdim 64, chunk 256) at a small width and depth, so
+the kernels compiled here are the ones the real models run.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TRITON_F32_DEFAULT", "ieee")  # before any kernel compiles: float32 dots in float32
+
+import pytest
+import torch
+
+from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+
+pytestmark = pytest.mark.gpu
+
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA device", allow_module_level=True)
+
+from sam_cli import kernels, ssd  # noqa: E402
+
+if not kernels.available():
+    pytest.skip(f"GPU kernels unavailable: {kernels.why_unavailable()}", allow_module_level=True)
+
+from sam_cli import triton_decode as T  # noqa: E402
+from sam_cli.cuda_graphs import GraphDecoder, greedy_tokens  # noqa: E402
+from sam_cli.fast_mamba2 import FastMamba2, fast_lm_for  # noqa: E402
+
+DEV = "cuda"
+TOL = {torch.float32: 1e-4, torch.bfloat16: 5e-2}  # one op
+MODEL_TOL = {torch.float32: 1e-4, torch.bfloat16: 8e-2}  # a few layers of them
+DTYPES = [torch.float32, torch.bfloat16]
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    assert torch.isfinite(a).all(), "non-finite values"
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def check(name: str, a: torch.Tensor, b: torch.Tensor, tol: float) -> None:
+    """Assert rel(a, b) < tol; the measured error is appended to $SAM_GPU_TEST_REPORT (for GPU_NOTES.md)."""
+    r = rel(a, b)
+    report = os.environ.get("SAM_GPU_TEST_REPORT")
+    if report:
+        with open(report, "a") as f:
+            f.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t{name}\t{r:.3g}\t{tol:g}\n")
+    assert r < tol, f"{name}: relative error {r:.3g} >= {tol:g}"
+
+
+def lm_config(ngroups: int = 1, n_layer: int = 3) -> Mamba2Config:
+    return Mamba2Config(d_model=256, n_layer=n_layer, vocab_size=1000, ngroups=ngroups)
+
+
+def make_lm(dtype: torch.dtype, seed: int = 0, **kw) -> Mamba2LMHeadModel:
+    torch.manual_seed(seed)
+    lm = Mamba2LMHeadModel(lm_config(**kw), device=DEV, dtype=torch.float32)
+    with torch.no_grad():  # make every parameter matter (norm weights off 1, D off 1)
+        for name, p in lm.named_parameters():
+            if name.endswith("norm.weight") or name.endswith(".D"):
+                p.add_(0.2 * torch.randn_like(p))
+    return lm.to(dtype).eval()
+
+
+# --- 1. thin wrappers = the reference ops -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_wrappers_match_reference_ops(dtype):
+    torch.manual_seed(1)
+    tol = TOL[dtype]
+    b, l, d, w = 3, 300, 768, 4
+    x = torch.randn(b, 2 * l, d + 64, device=DEV, dtype=dtype)[:, :l, 16 : 16 + d]  # strided, like a split
+    wt = (torch.randn(d, w, device=DEV) / 2).to(dtype)
+    bi = (torch.randn(d, device=DEV) / 5).to(dtype)
+    init = torch.randn(b, d, w, device=DEV, dtype=dtype)
+    for i0 in (None, init):
+        o1, s1 = kernels.causal_conv1d(x, wt, bi, i0)
+        o2, s2 = ssd.causal_conv1d(x, wt, bi, i0)
+        check("causal_conv1d", o1, o2, tol)
+        assert torch.equal(s1, s2)
+    xs = torch.randn(b, d + 64, device=DEV, dtype=dtype)[:, 16 : 16 + d]
+    c1, c2 = init.clone(), init.clone()
+    check("causal_conv1d_step", kernels.causal_conv1d_step(c1, xs, wt, bi), ssd.causal_conv1d_step(c2, xs, wt, bi), tol)
+    assert torch.equal(c1, c2)
+    y, z = torch.randn(2, l, 512, device=DEV, dtype=dtype), torch.randn(2, l, 512, device=DEV, dtype=dtype)
+    gw = (1 + 0.2 * torch.randn(512, device=DEV)).to(dtype)
+    for gs in (512, 256):
+        check(f"gated_rmsnorm/{gs}", kernels.gated_rmsnorm(y, z, gw, 1e-5, gs), ssd.gated_rmsnorm(y, z, gw, 1e-5, gs), tol)
+    r = torch.randn(2, l, 512, device=DEV)
+    check("rms_norm", kernels.rms_norm(r, gw, 1e-5), ssd.rms_norm(r, gw, 1e-5), tol)
+    out, res = kernels.add_rms_norm(y, r, gw, 1e-5)
+    check("add_rms_norm/residual", res, r + y.float(), 1e-6)
+    check("add_rms_norm", out, ssd.rms_norm(r + y.float(), gw, 1e-5).to(dtype), tol)
+    h, p, n = 8, 64, 128
+    xx = torch.randn(b, l, h, p, device=DEV, dtype=dtype)
+    dt = torch.nn.functional.softplus(torch.randn(b, l, h, device=DEV) - 3)
+    A = -torch.rand(h, device=DEV) * 4 - 0.5
+    B, C = (torch.randn(b, l, 1, n, device=DEV, dtype=dtype) for _ in range(2))
+    D = torch.randn(h, device=DEV)
+    s0 = torch.randn(b, h, p, n, device=DEV)
+    y1, f1 = kernels.ssd_chunked(xx, dt, A, B, C, 256, D, s0)  # 300 > 256: two chunks
+    y2, f2 = ssd.ssd_chunked(xx, dt, A, B, C, 256, D, s0)
+    check("ssd_chunked/y", y1, y2, tol)
+    check("ssd_chunked/state", f1, f2, tol)
+    assert f1.dtype == torch.float32
+    st1, st2 = s0.clone(), s0.clone()
+    o1 = kernels.ssd_step(st1, xx[:, 0], dt[:, 0], A, B[:, 0], C[:, 0], D)
+    o2 = ssd.ssd_step(st2, xx[:, 0], dt[:, 0], A, B[:, 0], C[:, 0], D)
+    check("ssd_step/y", o1, o2, tol)
+    check("ssd_step/state", st1, st2, tol)
+
+
+# --- 2. the fused decode kernels = their references -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 3])
+def test_triton_decode_kernels_match_references(dtype, m):
+    torch.manual_seed(2)
+    tol = TOL[dtype]
+    K, N, V = 768, 3352, 1000
+    emb = torch.randn(V, K, device=DEV).to(dtype)
+    nw = (1 + 0.2 * torch.randn(K, device=DEV)).to(dtype)
+    W = (torch.randn(N, K, device=DEV) / 30).to(dtype)
+    ids = torch.randint(0, V, (m,), device=DEV)
+    out, r = torch.full((m, N), float("nan"), device=DEV, dtype=dtype), torch.full((m, K), float("nan"), device=DEV)
+    T.rmsnorm_gemv(emb, nw, W, 1e-5, out, ids=ids, residual_out=r)
+    ref, rref = T.rmsnorm_gemv_ref(emb, nw, W, 1e-5, ids=ids)
+    check("rmsnorm_gemv/gather", out, ref, tol)
+    assert torch.equal(r, rref)
+    x = torch.randn(m, K, device=DEV)
+    out = torch.full((m, N), float("nan"), device=DEV, dtype=dtype)
+    check("rmsnorm_gemv", T.rmsnorm_gemv(x, nw, W, 1e-5, out), T.rmsnorm_gemv_ref(x, nw, W, 1e-5)[0], tol)
+    Kd, Nd = 1536, 768
+    y = torch.randn(m, Kd, device=DEV).to(dtype)
+    z = torch.randn(m, Kd + 40, device=DEV).to(dtype)[:, :Kd]
+    gw = (1 + 0.2 * torch.randn(Kd, device=DEV)).to(dtype)
+    Wo = (torch.randn(Nd, Kd, device=DEV) / 40).to(dtype)
+    res = torch.randn(m, Nd, device=DEV)
+    want = T.gated_norm_gemv_add_ref(y, z, gw, Wo, 1e-5, res)
+    got = T.gated_norm_gemv_add(y, z, gw, Wo, 1e-5, res.clone())
+    check("gated_norm_gemv_add", got, want, tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ngroups", [1, 2])
+def test_conv_ssm_step_matches_reference(dtype, ngroups):
+    torch.manual_seed(3)
+    tol = TOL[dtype]
+    b, h, p, n, w = 5, 8, 64, 128, 4
+    d_inner = h * p
+    conv_dim = d_inner + 2 * ngroups * n
+    zx = torch.randn(b, d_inner + conv_dim + h, device=DEV).to(dtype)
+    cw = (torch.randn(conv_dim, w, device=DEV) / 2).to(dtype)
+    cb = (torch.randn(conv_dim, device=DEV) / 5).to(dtype)
+    cs = torch.randn(b, conv_dim, w, device=DEV).to(dtype)
+    s0 = torch.randn(b, h, p, n, device=DEV)
+    A = -torch.rand(h, device=DEV) * 4
+    dtb = (torch.randn(h, device=DEV) - 3).to(dtype)
+    D = torch.randn(h, device=DEV).to(dtype)
+    cs_ref, s_ref = cs.clone(), s0.clone()
+    y_ref = T.conv_ssm_step_ref(zx, cs_ref, cw, cb, s_ref, A, dtb, D, d_inner, ngroups)
+    cout = torch.full_like(cs, float("nan"))
+    s = s0.clone()
+    y = torch.full((b, d_inner), float("nan"), device=DEV, dtype=dtype)
+    T.conv_ssm_step(zx, cs, cout, cw, cb, s, A, dtb, D, y, d_inner, ngroups)
+    check("conv_ssm_step/y", y, y_ref, tol)
+    check("conv_ssm_step/state", s, s_ref, tol)
+    assert torch.equal(cout, cs_ref), "the shifted convolution history is copied exactly"
+
+
+# --- 3. the model: prefill and step ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_forward_and_step_match_reference(dtype):
+    lm = make_lm(dtype)
+    fast = fast_lm_for(lm)
+    assert isinstance(fast, FastMamba2)
+    tol = MODEL_TOL[dtype]
+    ids = torch.randint(0, 1000, (2, 300), device=DEV)  # longer than one 256-token chunk
+    with torch.inference_mode():
+        lr, sr = lm(ids, return_state=True)
+        lf, sf = fast.forward(ids, return_state=True)
+        check("forward/logits", lf, lr, tol)
+        for i, (a, b) in enumerate(zip(sf.ssm_states + sf.conv_states, sr.ssm_states + sr.conv_states)):
+            check(f"forward/state{i}", a, b, tol)
+        more = torch.randint(0, 1000, (2, 7), device=DEV)  # continuing from a state
+        check("forward/from_state", fast.forward(more, state=sr, num_last_tokens=3), lm(more, state=sr, num_last_tokens=3), tol)
+        tok = torch.randint(0, 1000, (2,), device=DEV)
+        s1, s2 = sr.clone(), sr.clone()
+        check("step/logits", fast.step(tok, s1), lm.step(tok, s2), tol)
+        for i, (a, b) in enumerate(zip(s1.ssm_states + s1.conv_states, s2.ssm_states + s2.conv_states)):
+            check(f"step/state{i}", a, b, tol)
+
+
+def test_prefill_state_equals_stepping():
+    lm = make_lm(torch.float32)
+    fast = fast_lm_for(lm)
+    ids = torch.randint(0, 1000, (2, 270), device=DEV)
+    with torch.inference_mode():
+        _, pre = fast.forward(ids, return_state=True)
+        st = fast.allocate_state(2)
+        for t in range(ids.shape[1]):
+            fast.step(ids[:, t], st)
+    for i, (a, b) in enumerate(zip(pre.ssm_states + pre.conv_states, st.ssm_states + st.conv_states)):
+        check(f"prefill_vs_steps/state{i}", a, b, 1e-4)
+
+
+# --- 4. CUDA graphs = eager ---------------------------------------------------------------------------
+
+
+def _eager_greedy(lm: Mamba2LMHeadModel, ids: torch.Tensor, n: int) -> list[list[int]]:
+    """The reference model, token by token."""
+    logits, state = lm(ids, return_state=True, num_last_tokens=1)
+    tok = logits[:, -1].argmax(-1)
+    out = [tok.tolist()]
+    for _ in range(n - 1):
+        tok = lm.step(tok, state).argmax(-1)
+        out.append(tok.tolist())
+    return out
+
+
+@pytest.mark.parametrize("variant,batch", [("fused", 1), ("fused", 3), ("hybrid", 5), ("library", 5)])
+def test_graph_replay_equals_eager(variant, batch):
+    lm = make_lm(torch.float32)
+    fast = fast_lm_for(lm)
+    ids = torch.randint(0, 1000, (batch, 40), device=DEV)
+    with torch.inference_mode():
+        want = _eager_greedy(lm, ids, 30)
+        dec = GraphDecoder(fast, batch, variants=(variant,))
+        assert dec.variant == variant, dec.variant_ms
+        logits, _ = fast.forward(ids, return_state=True, num_last_tokens=1, out_state=dec.state)
+        first = logits[:, -1].argmax(-1)
+        got = [first.tolist()] + list(dec.tokens_after(first, 29))
+    assert got == want
+
+
+def test_graph_bf16_logits_close_to_eager():
+    lm = make_lm(torch.bfloat16)
+    fast = fast_lm_for(lm)
+    ids = torch.randint(0, 1000, (1, 40), device=DEV)
+    with torch.inference_mode():
+        dec = GraphDecoder(fast, 1, variants=("fused",))
+        fast.forward(ids, return_state=True, num_last_tokens=1, out_state=dec.state)
+        st = dec.state.clone()
+        dec.tokens[0].fill_(5)
+        dec.replay()  # STEPS_PER_GRAPH steps; dec.logits holds the last one's
+        inputs = [torch.full((1,), 5, device=DEV)] + [dec.tokens[k].clone() for k in range(1, dec.steps)]
+        for tok in inputs:  # the same inputs through the eager step
+            logits = fast.step(tok, st)
+    check("graph_bf16/logits", dec.logits.float(), logits, MODEL_TOL[torch.bfloat16])
+
+
+def test_greedy_batched_equals_single():
+    lm = make_lm(torch.float32)
+    ids = torch.randint(0, 1000, (4, 33), device=DEV)
+    batched = greedy_tokens(lm, ids, 20)
+    for i in range(4):
+        assert torch.equal(greedy_tokens(lm, ids[i : i + 1], 20)[0], batched[i])
+
+
+# --- 5. against upstream mamba_ssm ---------------------------------------------------------------------
+
+
+def test_matches_upstream_mamba_ssm():
+    from mamba_ssm.models.config_mamba import MambaConfig
+    from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
+
+    lm = make_lm(torch.float32)
+    c = lm.cfg
+    up = MambaLMHeadModel(MambaConfig(d_model=c.d_model, n_layer=c.n_layer, d_intermediate=0, vocab_size=c.vocab_size,
+                                      ssm_cfg={"layer": "Mamba2"}, rms_norm=True, residual_in_fp32=True,
+                                      fused_add_norm=True, pad_vocab_size_multiple=c.pad_vocab_size_multiple,
+                                      tie_embeddings=True), device=DEV, dtype=torch.float32)
+    up.load_state_dict(lm.state_dict(), strict=True)
+    up.eval()
+    ids = torch.randint(0, 1000, (2, 300), device=DEV)
+    with torch.inference_mode():
+        theirs = up(ids).logits
+        check("upstream/fast_logits", fast_lm_for(lm).forward(ids), theirs, 1e-4)
+        check("upstream/reference_logits", lm(ids), theirs, 1e-4)  # the pure-PyTorch reference too
+        prompt = ids[:, :50]
+        up_gen = up.generate(prompt, max_length=50 + 64, cg=True)[:, 50:]
+        ours = greedy_tokens(lm, prompt, 64)
+        assert torch.equal(ours.cpu(), up_gen.cpu())
+        assert torch.tensor(_eager_greedy(lm, prompt, 64)).T.equal(ours.cpu())
+
+
+# --- 6. through generate(): SAM with LoRA, EOS, loop guard, batches ---------------------------------------
+
+
+def _sam(dtype: torch.dtype):
+    from conftest import CAPTIONS
+
+    from sam_cli.connector import ConnectorConfig
+    from sam_cli.encoder import EATConfig
+    from sam_cli.lora import lora_layers
+    from sam_cli.model import SAM, SAMConfig
+    from sam_cli.tokenizer import train_tokenizer
+
+    torch.manual_seed(4)
+    cfg = SAMConfig(encoder=EATConfig(embed_dim=64, depth=1, num_heads=1, num_classes=0, max_length=64),
+                    lm=lm_config(), connector=ConnectorConfig(hidden_dim=64), lora_rank=4)
+    model = SAM(cfg)
+    for layer in lora_layers(model):  # a trained adapter is not zero
+        torch.nn.init.normal_(layer.lora_B, std=0.05)
+    model.tokenizer = train_tokenizer(CAPTIONS * 4, vocab_size=300)
+    return model.to(DEV, dtype).eval()
+
+
+def test_generate_graph_path_equals_eager_path(monkeypatch):
+    from sam_cli.generate import DecodeOptions, Timings, generate
+
+    model = _sam(torch.float32)
+    audio = torch.randn(3, 64, 256, device=DEV)
+    prompts = [[5, 6, 7, 8], [9, 10], [5, 6, 7, 8]]  # two prompt lengths: grouped prefill
+    opts = DecodeOptions(max_new_tokens=40)
+    tm = Timings()
+    fast_out = generate(model, audio, prompts, opts, timings=tm)
+    assert tm.extra.get("decode_variant"), "the greedy CUDA path was not taken"
+    single = [generate(model, audio[i : i + 1], [prompts[i]], opts)[0] for i in range(3)]
+    monkeypatch.setenv("SAM_KERNELS", "0")  # the pure-PyTorch model on the same GPU
+    eager = generate(model, audio, prompts, opts)
+    assert fast_out == eager == single
+    # EOS: make a token that row 0 emits the end token; then the loop guard
+    monkeypatch.delenv("SAM_KERNELS")
+    model.tokenizer.eos_id = eager[0][5]
+    guard = DecodeOptions(max_new_tokens=40, loop_repeats=2, loop_ngram=3)
+    a, b = generate(model, audio, prompts, opts), generate(model, audio, prompts, guard)
+    monkeypatch.setenv("SAM_KERNELS", "0")
+    assert a == generate(model, audio, prompts, opts) and b == generate(model, audio, prompts, guard)
+    assert len(a[0]) <= 5
+
+
+def test_memory_is_flat_in_generated_length():
+    from sam_cli.generate import DecodeOptions, generate
+
+    model = _sam(torch.bfloat16)
+    model.tokenizer.eos_id = -1  # never stop early
+    audio = torch.randn(2, 64, 256, device=DEV, dtype=torch.bfloat16)
+    peaks = []
+    for n in (16, 512):
+        generate(model, audio, [[5, 6]] * 2, DecodeOptions(max_new_tokens=n, loop_repeats=10**6))
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        generate(model, audio, [[5, 6]] * 2, DecodeOptions(max_new_tokens=n, loop_repeats=10**6))
+        peaks.append(torch.cuda.max_memory_allocated())
+    assert peaks[1] <= peaks[0] + (1 << 20), peaks
+
+
+# --- 7. audio side: fbank on the GPU, EAT in bf16 with flash attention --------------------------------------
+
+
+def test_fbank_on_gpu_matches_cpu():
+    from sam_cli.audio import fbank, fbank_batch
+    from sam_cli.fbank_batched import fbank_batch as batched
+
+    wav = torch.randn(160000) * 0.1
+    check("fbank/gpu_vs_cpu", fbank(wav.to(DEV)).cpu(), fbank(wav), 1e-4)
+    wavs = [torch.randn(n, device=DEV) * 0.1 for n in (164000, 164000, 50000, 300)]
+    check("fbank/batched", batched(wavs), fbank_batch(wavs), 1e-5)  # what encode_windows runs on a GPU
+
+
+def test_eat_bf16_flash_attention_matches_fp32():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from sam_cli.encoder import EATConfig, EATEncoder
+
+    torch.manual_seed(5)
+    enc = EATEncoder(EATConfig(depth=2, num_classes=0)).to(DEV).eval()
+    x = torch.randn(2, 1, 1024, 128, device=DEV)
+    with torch.inference_mode():
+        ref = enc(x)
+        enc16 = enc.to(torch.bfloat16)
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):  # raises if flash cannot run these shapes
+            out = enc16(x)
+    assert out.dtype == torch.bfloat16
+    check("eat/bf16_flash_vs_fp32", out, ref, 3e-2)

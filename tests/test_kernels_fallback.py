@@ -1,0 +1,91 @@
+"""Kernel dispatch without the kernels (runs in CI, on the CPU): everything falls back to the reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import build_tiny_model
+
+from sam_cli import kernels, ssd
+from sam_cli.fast_mamba2 import fast_lm_for, runner_for, why_not_fast
+
+
+@pytest.fixture
+def no_mamba_ssm(monkeypatch):
+    """As if mamba_ssm and causal_conv1d were not installed, on a machine that claims a CUDA device."""
+    for name in ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.triton", "mamba_ssm.ops.triton.layer_norm",
+                 "mamba_ssm.ops.triton.layernorm_gated", "mamba_ssm.ops.triton.selective_state_update",
+                 "mamba_ssm.ops.triton.ssd_combined", "causal_conv1d"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import` of a None entry raises ImportError
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    kernels._reset_for_tests()
+    yield
+    kernels._reset_for_tests()
+
+
+def test_missing_package_is_reported_not_raised(no_mamba_ssm):
+    assert not kernels.available() and not kernels.conv_available()
+    assert "cannot be imported" in kernels.why_unavailable()
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("SAM_KERNELS", "0")
+    kernels._reset_for_tests()
+    try:
+        assert not kernels.available() and "SAM_KERNELS" in kernels.why_unavailable()
+    finally:
+        kernels._reset_for_tests()
+
+
+def test_wrappers_run_the_reference_on_the_cpu(no_mamba_ssm):
+    torch.manual_seed(0)
+    b, l, d, w, h, p, n = 2, 9, 12, 4, 3, 4, 8
+    x, wt, bi, init = torch.randn(b, l, d), torch.randn(d, w), torch.randn(d), torch.randn(b, d, w)
+    for a, r in zip(kernels.causal_conv1d(x, wt, bi, init), ssd.causal_conv1d(x, wt, bi, init)):
+        assert torch.equal(a, r)
+    c1, c2 = init.clone(), init.clone()
+    assert torch.equal(kernels.causal_conv1d_step(c1, x[:, 0], wt, bi), ssd.causal_conv1d_step(c2, x[:, 0], wt, bi))
+    assert torch.equal(c1, c2)
+    y, z, gw = torch.randn(b, l, d), torch.randn(b, l, d), torch.randn(d)
+    assert torch.equal(kernels.gated_rmsnorm(y, z, gw, 1e-5, 6), ssd.gated_rmsnorm(y, z, gw, 1e-5, 6))
+    assert torch.equal(kernels.rms_norm(y, gw, 1e-5), ssd.rms_norm(y, gw, 1e-5))
+    out, res = kernels.add_rms_norm(y, z, gw, 1e-5)
+    assert torch.equal(res, z + y) and torch.equal(out, ssd.rms_norm(z + y, gw, 1e-5))
+    xs, dt = torch.randn(b, l, h, p), torch.rand(b, l, h)
+    A, B, C, D, s0 = -torch.rand(h), torch.randn(b, l, 1, n), torch.randn(b, l, 1, n), torch.randn(h), torch.randn(b, h, p, n)
+    for a, r in zip(kernels.ssd_chunked(xs, dt, A, B, C, 4, D, s0), ssd.ssd_chunked(xs, dt, A, B, C, 4, D, s0)):
+        assert torch.equal(a, r)
+    s1, s2 = s0.clone(), s0.clone()
+    assert torch.equal(kernels.ssd_step(s1, xs[:, 0], dt[:, 0], A, B[:, 0], C[:, 0], D),
+                       ssd.ssd_step(s2, xs[:, 0], dt[:, 0], A, B[:, 0], C[:, 0], D))
+    assert torch.equal(s1, s2)
+
+
+def test_model_keeps_the_reference_path_on_the_cpu():
+    model = build_tiny_model()
+    assert why_not_fast(model.lm) is not None
+    assert fast_lm_for(model.lm) is None
+    assert runner_for(model.lm) is model.lm and model.lm_runner() is model.lm
+
+
+def test_importing_the_package_imports_no_kernels():
+    code = ("import sam_cli, sam_cli.kernels, sam_cli.fast_mamba2, sam_cli.cuda_graphs, sam_cli.generate, sys; "
+            "bad = [m for m in ('mamba_ssm', 'causal_conv1d', 'triton', 'sam_cli.triton_decode') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_batched_fbank_equals_per_clip_fbank():
+    from sam_cli import audio as A
+    from sam_cli.fbank_batched import fbank_batch
+
+    torch.manual_seed(0)
+    wavs = [torch.randn(164000) * 0.1, torch.randn(164000) * 0.2, torch.randn(37000) * 0.3, torch.randn(100),
+            torch.randn(0), torch.randn(1, 5000)]
+    want, got = A.fbank_batch(wavs), fbank_batch(wavs)
+    assert got.shape == want.shape == (6, 1, 1024, 128)
+    assert ((got - want).norm() / want.norm()).item() < 1e-5
