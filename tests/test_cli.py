@@ -344,3 +344,29 @@ def test_pull_models_rm_through_a_local_hub(tiny_model_dir, tmp_path):
     assert "acme/sam-tiny" not in out(p)
     assert_clean_error(sam("describe", str(clip), "--model", "acme/sam-tiny", env=offline),
                        "sam pull acme/sam-tiny")
+
+
+def test_listen_captions_the_microphone_until_ctrl_c(tiny_model_dir, tmp_path):
+    pytest.importorskip("sounddevice")
+    import signal
+    import time
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_mic import _alsa_config
+
+    _alsa_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM_")}
+    env.update(SAM_MODEL=str(tiny_model_dir), ALSA_CONFIG_PATH=str(tmp_path / "asound.conf"))
+    proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "listen", "--every", "2", "--max-tokens", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    try:
+        lines = [proc.stdout.readline().decode() for _ in range(2)]  # two live captions
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if "PortAudio" in stderr.decode() and os.environ.get("SAM_TEST_REQUIRE_DEVICES") != "1":
+        pytest.skip(stderr.decode())
+    assert all(l.startswith("[") and "] " in l for l in lines), lines
+    assert proc.returncode == 0 and "stopped" in stderr.decode() and "Traceback" not in stderr.decode()
