@@ -335,12 +335,14 @@ def test_generate_graph_path_equals_eager_path(monkeypatch):
     assert fast_out == eager == single
     # EOS: make a token that row 0 emits the end token; then the loop guard
     monkeypatch.delenv("SAM_KERNELS")
-    model.tokenizer.eos_id = eager[0][5]
+    row0 = eager[0]
+    assert len(row0) >= 2
+    model.tokenizer.eos_id = row0[len(row0) // 2]  # row 0 now ends there (or earlier)
     guard = DecodeOptions(max_new_tokens=40, loop_repeats=2, loop_ngram=3)
     a, b = generate(model, audio, prompts, opts), generate(model, audio, prompts, guard)
     monkeypatch.setenv("SAM_KERNELS", "0")
     assert a == generate(model, audio, prompts, opts) and b == generate(model, audio, prompts, guard)
-    assert len(a[0]) <= 5
+    assert len(a[0]) <= len(row0) // 2
 
 
 def test_memory_is_flat_in_generated_length():

@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL after a checkpoint and resumed gives the loss curve of an uninterrupted run."""
+"""A run killed with SIGKILL after a checkpoint, stopped by SIGTERM, or stopped by --time-limit, and resumed,
+gives the loss curve and the weights of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -82,9 +83,39 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
         assert y["eval_loss"] == pytest.approx(x["eval_loss"], rel=1e-6, abs=1e-7)
     assert [s["output"] for s in read_metrics(whole, "sample")] == [s["output"] for s in read_metrics(killed, "sample")]
 
-    wa, wb = load_file(whole / "model" / "model.safetensors"), load_file(killed / "model" / "model.safetensors")
+    assert_same_weights(whole, killed)
+    cfg = json.loads((killed / "train_config.json").read_text())
+    assert cfg["max_steps"] == 12 and cfg["resume"] is True
+
+    # SIGTERM (what schedulers send) and --time-limit: the step finishes, a checkpoint is saved, exit 75.
+    termed, timed = tmp_path / "termed", tmp_path / "timed"
+    victim = run_cli("-c", str(config), "-o", str(termed), slow=True)
+    limited = run_cli("-c", str(config), "-o", str(timed), "--time-limit", "0.01")
+    while time.time() < deadline and victim.poll() is None:
+        if (termed / "metrics.jsonl").exists() and any(m["step"] == 6 for m in read_metrics(termed)):
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGTERM)
+    for proc, folder, why in ((victim, termed, "SIGTERM"), (limited, timed, "time limit of 0.01 s")):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 75, err
+        assert out == "" and not (folder / "model").exists()
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"sam train: stopped ({why}) at stage 4 step ") and last.endswith(f"continue with: sam train --resume -o {folder}")
+        step = read_metrics(folder)[-1]["step"]
+        assert (folder / "checkpoints" / f"stage4-step{step:06d}").is_dir()  # saved at the step it stopped
+        assert f"step {step}/12, after saving a checkpoint" in last
+    assert 6 <= read_metrics(termed)[-1]["step"] < 12 and read_metrics(timed)[-1]["step"] == 1
+    for folder in (termed, timed):
+        resumed = run_cli("-o", str(folder), "--resume", "--time-limit", "1000")
+        out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        assert [m["step"] for m in read_metrics(folder)] == list(range(1, 13))
+        assert_same_weights(whole, folder)
+
+
+def assert_same_weights(a_run, b_run) -> None:
+    wa, wb = load_file(a_run / "model" / "model.safetensors"), load_file(b_run / "model" / "model.safetensors")
     assert wa.keys() == wb.keys()
     for k in wa:
         assert (wa[k] - wb[k]).abs().max() <= 1e-6, k
-    cfg = json.loads((killed / "train_config.json").read_text())
-    assert cfg["max_steps"] == 12 and cfg["resume"] is True

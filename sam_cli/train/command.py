@@ -80,6 +80,9 @@ def train(
                                          "(with its saved settings).")] = None,
     save_every: Annotated[Int, typer.Option(help="Steps between checkpoints [500].")] = None,
     keep_last: Annotated[Int, typer.Option(help="Checkpoints kept [3].")] = None,
+    time_limit: Annotated[Float, typer.Option(help="Seconds to train in this process, then save a checkpoint "
+                                              "and exit with code 75 (so does SIGTERM); --resume goes on.")]
+    = None,
     log_every: Annotated[Int, typer.Option(help="Steps between progress lines [10].")] = None,
     eval_every: Annotated[Int, typer.Option(help="Steps between held-out evals and samples [500].")] = None,
     num_samples: Annotated[Int, typer.Option(help="Sample answers generated at each eval [4].")] = None,
@@ -88,8 +91,14 @@ def train(
     export_dtype: Annotated[Str, typer.Option(help="float32, bfloat16 or float16 [float32].")] = None,
 ) -> None:
     overrides = {k: v for k, v in locals().items() if k != "config"}
+    from sam_cli.train.loop import Stopped  # after locals(): only the options are overrides
+
     try:
         export = run(config, overrides)
+    except Stopped as e:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"sam train: {e}", file=sys.stderr)
+        raise typer.Exit(e.exit_code) from None
     except SamError as e:
         rank = os.environ.get("RANK", "0")  # under torchrun every process reports; say which one
         print(f"sam: error: {'' if rank == '0' else f'[rank {rank}] '}{e}", file=sys.stderr)

@@ -123,6 +123,7 @@ class TrainConfig:
     resume: bool = False
     save_every: int = 500  # optimizer steps between checkpoints (LTU: 500)
     keep_last: int = 3
+    time_limit: float | None = None  # seconds of this process; then checkpoint and stop (exit 75), --resume goes on
     log_every: int = 10
     eval_every: int = 500
     num_samples: int = 4  # greedy sample generations at each eval
@@ -281,6 +282,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         value = getattr(cfg, name)
         if value is not None and value < 0:
             raise bad(f"{name} must not be negative, not {value}")
+    if cfg.time_limit is not None and cfg.time_limit <= 0:
+        raise bad(f"time_limit must be positive, not {cfg.time_limit}")
     if cfg.lr is not None and cfg.lr <= 0:
         raise bad(f"lr must be positive, not {cfg.lr}")
     if not 0.0 <= cfg.eval_split < 1.0:

@@ -18,7 +18,9 @@ import gc
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -61,6 +63,17 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # fbank in N workers: one thread each, not N x all cores
 
 
+class Stopped(Exception):
+    """Training stopped early at a checkpoint (time limit or SIGTERM); `--resume` continues it."""
+
+    exit_code = 75  # EX_TEMPFAIL: "try again later", which is what a job scheduler should do
+
+    def __init__(self, reason: str, stage: int, step: int, total: int, output: str):
+        super().__init__(f"stopped ({reason}) at stage {stage} step {step}/{total}, after saving a checkpoint; "
+                         f"continue with: sam train --resume -o {output}")
+        self.reason, self.stage, self.step, self.total = reason, stage, step, total
+
+
 @dataclasses.dataclass
 class StepStats:
     loss: float
@@ -83,6 +96,8 @@ class Trainer:
         self.bf16 = cfg.bf16 if cfg.bf16 is not None else self.d.device.type == "cuda"
         self.skipped: dict[str, str] = {}
         self.metrics: TextIO | None = None
+        self.t_start = time.monotonic()
+        self.stop_reason: str | None = None  # set by SIGTERM; checked at the next step boundary
         if self.d.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -104,12 +119,33 @@ class Trainer:
     # --- the run -----------------------------------------------------------------------------------------
     def fit(self) -> Path | None:
         """Train every stage and export; returns the exported folder (on rank 0; None on the others)."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         try:
             return self._fit()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if self.metrics is not None:
                 self.metrics.close()
             distributed.teardown(self.d)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # Schedulers send SIGTERM before killing a job: finish the step, save, and leave.
+        self.stop_reason = "SIGTERM"
+
+    def _should_stop(self) -> str | None:
+        """Why to stop after this step (time limit or SIGTERM), agreed by every process; None to go on."""
+        reason = self.stop_reason
+        limit = self.cfg.time_limit
+        if reason is None and limit is not None and time.monotonic() - self.t_start >= limit:
+            reason = f"time limit of {limit:g} s"
+        if self.d.active:  # one process must not stop while the others wait in the next all-reduce
+            (votes,) = distributed.all_reduce_sum(self.d, [1.0 if reason else 0.0])
+            if votes and reason is None:
+                reason = "another process was stopped"
+        return reason
 
     def _fit(self) -> Path | None:
         cfg, d = self.cfg, self.d
@@ -291,8 +327,14 @@ class Trainer:
                 self._evaluate(model, held_out, plan, done)
             if cfg.num_samples and (done % cfg.eval_every == 0 or done == total):
                 self._samples(model, held_out if len(held_out) else train, plan, done)
-            if done % cfg.save_every == 0 or done == total:
+            saved = done % cfg.save_every == 0 or done == total
+            if saved:
                 self._save(model, tokenizer, optimizer, plan, done, total)
+            reason = self._should_stop() if done < total else None
+            if reason is not None:
+                if not saved:
+                    self._save(model, tokenizer, optimizer, plan, done, total)
+                raise Stopped(reason, plan.stage, done, total, str(cfg.output))
         del it, loader
         for h in hooks:
             h.remove()
