@@ -65,9 +65,9 @@ if [ "$rc" = 75 ]; then
   exit 0
 fi
 [ "$rc" = 0 ] || exit "$rc"
-"$py" scripts/evaluate.py --model "$work/run/model" --data "$work/scenes" --limit "${EVAL_LIMIT:-300}" \
+[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/run/model" --data "$work/scenes" --limit "${EVAL_LIMIT:-300}" \
   --out "$out/eval.json" 2>&1 | tee "$out/eval.txt" >&2
-"$py" scripts/evaluate.py --model "$work/run/model" --data "$work/scenes" --split eval_seen \
+[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/run/model" --data "$work/scenes" --split eval_seen \
   --limit "${EVAL_SEEN_LIMIT:-200}" --out "$out/eval_seen.json" 2>&1 | tee "$out/eval_seen.txt" >&2
 # The device returns files of at most 16 MiB: ship the model in parts (cat model.tgz.part-* | tar xz).
 tar -C "$work/run" -czf - model | split -b 15M - "$out/model.tgz.part-"
