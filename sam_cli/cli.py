@@ -418,9 +418,12 @@ def classify(
                                                          show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, or a file with "
                                                   "one label per line, scored by the LM. Default: the encoder's "
-                                                  "own AudioSet head.", show_default=False)] = None,
+                                                  "own AudioSet head, or, for a model without one (sam-tiny), the "
+                                                  "tags the model writes, scored by the share of windows that "
+                                                  "name them.", show_default=False)] = None,
     top_k: Annotated[int, typer.Option("--top", "-k", min=1, help="How many tags to show.")] = 5,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Instruction used when scoring --labels.",
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Instruction for scoring --labels, or for "
+                                                  "the written tags.",
                                                   show_default=False)] = None,
     mic: MicOpt = None,
     fmt: FormatOpt = "text",

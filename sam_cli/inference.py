@@ -6,6 +6,7 @@ truncated; files are streamed from disk window by window so an hour of audio nee
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from sam_cli import audio as A
 from sam_cli.errors import UsageError
 from sam_cli.generate import DecodeOptions, Timings, generate, score_candidates
 from sam_cli.model import SAM
-from sam_cli.tokenizer import format_prompt
+from sam_cli.tokenizer import CLASSIFY_PROMPT, format_prompt
 
 AudioInput = str | Path | bytes | torch.Tensor
 
@@ -137,8 +138,10 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
     """Top-k tags with scores.
 
     Without `labels`: the encoder's own AudioSet head (sigmoid; max over windows, as AudioSet's clip-level
-    labels). With `labels`: each label scored as an answer by the LM from one prefilled state per window
-    (softmax over labels, averaged over windows).
+    labels); a model without one (the bundled sam-tiny) writes its tags as the answer to LTU's
+    classification prompt, and a tag's score is the share of windows whose answer names it. With `labels`:
+    each label scored as an answer by the LM from one prefilled state per window (softmax over labels,
+    averaged over windows).
     """
     if labels is not None:
         labels = [l.strip() for l in labels if l.strip()]
@@ -154,7 +157,7 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
         scores, names = total / n, labels
     else:
         if not model.has_audio_head:
-            raise UsageError("this model's encoder has no tagging head; give --labels a,b,c or --labels FILE")
+            return _written_tags(model, audio, prompt or CLASSIFY_PROMPT, top_k, timings)
         best = None
         for batch in _batches(windows(model, audio), 8):
             _, tokens = encode_windows(model, batch, timings)
@@ -165,3 +168,19 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
     k = min(top_k, len(names))
     top = torch.topk(scores, k)
     return [(names[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def _written_tags(model: SAM, audio: AudioInput, prompt: str, top_k: int,
+                  timings: Timings | None) -> list[tuple[str, float]]:
+    """Tags as the model writes them ("Dog, Piano."), scored by the share of windows that name each."""
+    seen: dict[str, tuple[str, int]] = {}  # lowercased tag -> (first spelling, windows naming it)
+    n = 0
+    for seg in iter_answers(model, audio, prompt, timings=timings):
+        n += 1
+        names = dict.fromkeys(t.strip(" .\n\t") for t in re.split(r"[,;]", seg.text))  # ordered, no repeats
+        for name in filter(None, names):
+            name = name[0].upper() + name[1:]  # "Bell ringing, woman speaking." -> two tags alike
+            spelling, count = seen.get(name.lower(), (name, 0))
+            seen[name.lower()] = (spelling, count + 1)
+    ranked = sorted(seen.values(), key=lambda sc: -sc[1])  # stable: equal shares keep the model's order
+    return [(spelling, count / max(n, 1)) for spelling, count in ranked[:top_k]]

@@ -20,6 +20,8 @@ PAD_TOKEN = "<|padding|>"
 # LTU's template (DESIGN §8): the audio embeddings come first, then this, then the answer and EOS.
 PROMPT_TEMPLATE = "### Instruction:\n{question}\n\n### Response:\n"
 DESCRIBE_PROMPT = "Close-ended question: Write an audio caption describing the sound."
+# LTU's classification instruction; models without a tagging head answer it with "Label, label, ...".
+CLASSIFY_PROMPT = "Close-ended question: Identify the sound events in the audio clip."
 
 
 def format_prompt(question: str, template: str = PROMPT_TEMPLATE) -> str:

@@ -1,0 +1,35 @@
+"""The bundled model on the bundled example clips, as README's first command runs it: the real `sam` process,
+the default model (no --model, no SAM_MODEL), clips built from recordings the model never heard."""
+
+from __future__ import annotations
+
+import json
+
+from test_cli import REPO, err, out, sam
+
+EXAMPLES = REPO / "examples"
+
+
+def test_readme_first_command_names_the_dog():
+    p = sam("describe", str(EXAMPLES / "dog_bark.wav"))
+    assert p.returncode == 0, err(p)
+    caption = out(p).strip()
+    assert "dog" in caption.lower(), caption
+    answer = sam("ask", str(EXAMPLES / "dog_bark.wav"), "How many times does the dog bark?")
+    assert out(answer).strip().lower().startswith("twice"), out(answer)
+    absent = sam("ask", str(EXAMPLES / "man_speaks_then_beeps.wav"), "Is there a dog barking?")
+    assert out(absent).strip() == "No.", out(absent)
+
+
+def test_classify_without_a_tagging_head_gives_the_written_tags():
+    p = sam("classify", str(EXAMPLES / "dog_bark.wav"), str(EXAMPLES / "cow_then_piano.wav"), "--json")
+    assert p.returncode == 0, err(p)
+    rows = [json.loads(line) for line in out(p).splitlines()]
+    assert [r["file"].rsplit("/", 1)[-1] for r in rows] == ["dog_bark.wav", "cow_then_piano.wav"]
+    dog = [t["label"] for t in rows[0]["labels"]]
+    assert any("dog" in t.lower() for t in dog), dog
+    piano = [t["label"] for t in rows[1]["labels"]]
+    assert any("piano" in t.lower() for t in piano), piano
+    for r in rows:  # one 10-s window: every written tag is named by all (1) windows
+        assert all(t["score"] == 1.0 and t["label"][0].isupper() for t in r["labels"]), r
+        assert r["model"] == "sam-tiny"
