@@ -241,10 +241,26 @@ def main() -> None:
             del lm
             gc.collect()
             torch.cuda.empty_cache()
+    results["autotuned"] = autotuned()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     print(table(results))
+    for kernel, choices in results["autotuned"].items():
+        print(kernel, json.dumps(choices))
+
+
+def autotuned() -> dict[str, dict[str, str]]:
+    """The configs the autotuner picked for each key of our Triton decode kernels (what ran above)."""
+    try:
+        from sam_cli import triton_decode as T
+    except Exception:  # noqa: BLE001 - no Triton: nothing was tuned
+        return {}
+    out = {}
+    for name in ("_rmsnorm_gemv_kernel", "_gated_norm_gemv_add_kernel", "_conv_ssm_step_kernel"):
+        cache = getattr(getattr(T, name), "cache", {})
+        out[name] = {str(k): str(v) for k, v in cache.items()}
+    return out
 
 
 def table(results: dict[str, Any]) -> str:

@@ -47,20 +47,23 @@ def _softplus(x):
 
 
 def _gemv_configs() -> list[triton.Config]:
-    # (BLOCK_N, BLOCK_K): weight rows a program streams, and the K slice per iteration. Few configs: each is
-    # compiled and timed at warm-up.
-    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=4)
-            for bn, bk in ((16, 256), (32, 128), (8, 512), (64, 64), (16, 128), (8, 256))]
+    # (BLOCK_N, BLOCK_K, warps): weight rows a program streams, the K slice per iteration. Thin slabs give
+    # more programs for the short matrices (130M out_proj: 768 rows); wide ones fewer, longer streams. The
+    # autotuner times the ones that fit (_prune_gemv) at warm-up; the profile (benchmarks/profile_decode.py)
+    # showed the former fixed 4-warp choice at half of cuBLAS's bandwidth.
+    shapes = ((1, 2048, 4), (2, 1024, 4), (2, 2048, 4), (4, 1024, 4), (4, 2048, 8), (8, 512, 4), (16, 256, 4),
+              (32, 128, 4), (4, 512, 4), (8, 1024, 8), (16, 512, 8), (32, 256, 8), (64, 128, 8))
+    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w) for bn, bk, w in shapes]
 
 
 def _prune_gemv(configs, named_args, **kwargs):
-    # Keep the [rows, BLOCK_N, BLOCK_K] product tile at 64 fp32 values a thread (no spills), and the widest
-    # tiles that fit: 4 configs for one row, 2 for up to four.
+    # The [rows, BLOCK_N, BLOCK_K] fp32 accumulator at most 64 values a thread (no spills), K slices no
+    # wider than K needs.
     m = kwargs.get("BLOCK_M", named_args.get("BLOCK_M", 1))
-    budget = 64 * 32 * 4
-    fit = [c for c in configs if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] <= budget]
-    widest = max(m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] for c in fit) if fit else 0
-    keep = [c for c in fit if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] == widest]
+    k = kwargs.get("K", named_args.get("K"))
+    keep = [c for c in configs
+            if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] <= 64 * 32 * c.num_warps
+            and (k is None or c.kwargs["BLOCK_K"] <= max(128, triton.next_power_of_2(k)))]
     return keep or configs[:1]
 
 
@@ -110,7 +113,8 @@ def _rmsnorm_gemv_kernel(
     # against a BLOCK_N-row slab of W.
     offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mn = offs_n < N
-    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    # Products accumulate elementwise; one reduction over K at the end, not a cross-lane sum per slice.
+    acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         kk = offs_k < K
@@ -119,8 +123,8 @@ def _rmsnorm_gemv_kernel(
         h = (x * rstd[:, None] * nw[None, :]).to(W.dtype.element_ty).to(tl.float32)
         w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
                     other=0.0).to(tl.float32)
-        acc += tl.sum(h[:, None, :] * w[None, :, :], axis=2)
-    out = acc.to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
+        acc3 += h[:, None, :] * w[None, :, :]
+    out = tl.sum(acc3, axis=2).to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
     tl.store(OUT + offs_m[:, None] * stride_o + offs_n[None, :], out, mask=mm[:, None] & mn[None, :])
 
 
@@ -173,6 +177,14 @@ def _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, ch, m,
     return acc * tl.sigmoid(acc)
 
 
+def _conv_ssm_configs() -> list[triton.Config]:
+    # Head-dim rows of the (headdim x dstate) fp32 state a program updates. Batch 64 wants the wide tiles;
+    # at batch 1 the 130M model has 24 heads, and 16-row tiles make only 96 programs for 132 SMs.
+    return [triton.Config({"BLOCK_P": bp}, num_warps=w) for bp, w in ((2, 1), (4, 2), (8, 4), (16, 8), (32, 8))]
+
+
+# restore_value: tuning runs the kernel many times, and it updates STATE in place.
+@triton.autotune(configs=_conv_ssm_configs(), key=["nbatch", "nheads", "headdim", "dstate"], restore_value=["STATE"])
 @triton.jit
 def _conv_ssm_step_kernel(
     ZX, stride_zx,  # (b, d_in_proj): z | xBC | dt, the in_proj output
@@ -181,7 +193,7 @@ def _conv_ssm_step_kernel(
     STATE, stride_sb, stride_sh, stride_sp,  # (b, h, p, n), n contiguous, fp32, updated in place
     A, DT_BIAS, D,  # (h,)
     Y, stride_y,  # (b, d_inner)
-    d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group,
+    d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group, nbatch, nheads,  # the last two: tuning keys
     W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     pid_p = tl.program_id(0)
@@ -226,8 +238,8 @@ def _conv_ssm_step_kernel(
 
 
 def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight: Tensor, conv_bias: Tensor,
-                  ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int,
-                  block_p: int = 16, num_warps: int = 8) -> Tensor:
+                  ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int
+                  ) -> Tensor:
     """One token through conv + SSM for every row. Reads conv_in, writes the shifted history to conv_out
     (a different buffer), updates ssm_state (b, h, p, n) in place and writes y (b, d_inner).
     Reference: `conv_ssm_step_ref`."""
@@ -237,12 +249,12 @@ def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight
     assert conv_in.stride() == conv_out.stride() and conv_in.stride(-1) == 1 and conv_weight.is_contiguous()
     assert ssm_state.stride(-1) == 1 and ssm_state.dtype == torch.float32 and zxbcdt.stride(-1) == 1
     assert conv_bias is not None and y.stride(-1) == 1
-    grid = (triton.cdiv(p, block_p), b, h)
+    grid = lambda meta: (triton.cdiv(p, meta["BLOCK_P"]), b, h)  # noqa: E731
     _conv_ssm_step_kernel[grid](
         zxbcdt, zxbcdt.stride(0), conv_in, conv_out, conv_in.stride(0), conv_in.stride(1), conv_weight, conv_bias,
         ssm_state, ssm_state.stride(0), ssm_state.stride(1), ssm_state.stride(2), A, dt_bias, D, y, y.stride(0),
-        d_inner, conv_dim, p, n, ngroups, h // ngroups,
-        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=num_warps)
+        d_inner, conv_dim, p, n, ngroups, h // ngroups, b, h,
+        W=w, BLOCK_N=triton.next_power_of_2(n))
     return y
 
 
@@ -291,7 +303,7 @@ def _gated_norm_gemv_add_kernel(
     rstd = 1.0 / tl.sqrt(ss / K + eps)
     offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mn = offs_n < N
-    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         kk = offs_k < K
@@ -302,8 +314,8 @@ def _gated_norm_gemv_add_kernel(
         gn = (yv * (zv * tl.sigmoid(zv)) * rstd[:, None] * gw[None, :]).to(Y.dtype.element_ty).to(tl.float32)
         w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
                     other=0.0).to(tl.float32)
-        acc += tl.sum(gn[:, None, :] * w[None, :, :], axis=2)
-    out = acc.to(W.dtype.element_ty).to(tl.float32)
+        acc3 += gn[:, None, :] * w[None, :, :]
+    out = tl.sum(acc3, axis=2).to(W.dtype.element_ty).to(tl.float32)
     r_ptrs = R + offs_m[:, None] * stride_r + offs_n[None, :]
     rm = mm[:, None] & mn[None, :]
     tl.store(r_ptrs, tl.load(r_ptrs, mask=rm, other=0.0) + out, mask=rm)
