@@ -51,8 +51,10 @@ def _gemv_configs() -> list[triton.Config]:
     # more programs for the short matrices (130M out_proj: 768 rows); wide ones fewer, longer streams. The
     # autotuner times the ones that fit (_prune_gemv) at warm-up; the profile (benchmarks/profile_decode.py)
     # showed the former fixed 4-warp choice at half of cuBLAS's bandwidth.
-    shapes = ((1, 2048, 4), (2, 1024, 4), (2, 2048, 4), (4, 1024, 4), (4, 2048, 8), (8, 512, 4), (16, 256, 4),
-              (32, 128, 4), (4, 512, 4), (8, 1024, 8), (16, 512, 8), (32, 256, 8), (64, 128, 8))
+    # Measured on an H200 (2026-11-22, two runs): 13 candidates; these are the ones picked for the 130M and
+    # 2.7B shapes at batch 1, plus neighbours and the thin ones that fit 2-4 rows.
+    shapes = ((2, 1024, 4), (4, 512, 4), (4, 1024, 4), (4, 2048, 8), (8, 512, 4), (8, 1024, 8), (16, 256, 4),
+              (16, 512, 8))
     return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w) for bn, bk, w in shapes]
 
 
@@ -177,14 +179,6 @@ def _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, ch, m,
     return acc * tl.sigmoid(acc)
 
 
-def _conv_ssm_configs() -> list[triton.Config]:
-    # Head-dim rows of the (headdim x dstate) fp32 state a program updates. Batch 64 wants the wide tiles;
-    # at batch 1 the 130M model has 24 heads, and 16-row tiles make only 96 programs for 132 SMs.
-    return [triton.Config({"BLOCK_P": bp}, num_warps=w) for bp, w in ((2, 1), (4, 2), (8, 4), (16, 8), (32, 8))]
-
-
-# restore_value: tuning runs the kernel many times, and it updates STATE in place.
-@triton.autotune(configs=_conv_ssm_configs(), key=["nbatch", "nheads", "headdim", "dstate"], restore_value=["STATE"])
 @triton.jit
 def _conv_ssm_step_kernel(
     ZX, stride_zx,  # (b, d_in_proj): z | xBC | dt, the in_proj output
@@ -193,7 +187,7 @@ def _conv_ssm_step_kernel(
     STATE, stride_sb, stride_sh, stride_sp,  # (b, h, p, n), n contiguous, fp32, updated in place
     A, DT_BIAS, D,  # (h,)
     Y, stride_y,  # (b, d_inner)
-    d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group, nbatch, nheads,  # the last two: tuning keys
+    d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group,
     W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     pid_p = tl.program_id(0)
@@ -249,12 +243,17 @@ def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight
     assert conv_in.stride() == conv_out.stride() and conv_in.stride(-1) == 1 and conv_weight.is_contiguous()
     assert ssm_state.stride(-1) == 1 and ssm_state.dtype == torch.float32 and zxbcdt.stride(-1) == 1
     assert conv_bias is not None and y.stride(-1) == 1
-    grid = lambda meta: (triton.cdiv(p, meta["BLOCK_P"]), b, h)  # noqa: E731
+    # 4 head-dim rows of the state a program: at batch 1 that is 384 programs for the 130M model's 24 heads.
+    # Measured on an H200 (profile_decode.py): 3.8 us a layer (130M) and 5.2 us (2.7B) against 4.8 and 9.7
+    # with 16-row tiles. Autotuning it was tried and dropped: for kernels this short its picks changed from
+    # run to run and were up to 2x slower inside the graph.
+    block_p, warps = 4, 2
+    grid = (triton.cdiv(p, block_p), b, h)
     _conv_ssm_step_kernel[grid](
         zxbcdt, zxbcdt.stride(0), conv_in, conv_out, conv_in.stride(0), conv_in.stride(1), conv_weight, conv_bias,
         ssm_state, ssm_state.stride(0), ssm_state.stride(1), ssm_state.stride(2), A, dt_bias, D, y, y.stride(0),
-        d_inner, conv_dim, p, n, ngroups, h // ngroups, b, h,
-        W=w, BLOCK_N=triton.next_power_of_2(n))
+        d_inner, conv_dim, p, n, ngroups, h // ngroups,
+        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=warps)
     return y
 
 
