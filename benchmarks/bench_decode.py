@@ -98,7 +98,8 @@ def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int)
             "variant_ms": dec.variant_ms, "build_s": build}
 
 
-def bench_upstream(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int) -> dict[str, Any]:
+def upstream_model(lm: Mamba2LMHeadModel, device: str = "cuda") -> torch.nn.Module:
+    """mamba_ssm's MambaLMHeadModel holding `lm`'s weights (the same state-dict keys)."""
     from mamba_ssm.models.config_mamba import MambaConfig
     from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
 
@@ -106,9 +107,20 @@ def bench_upstream(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: 
     up = MambaLMHeadModel(MambaConfig(d_model=c.d_model, n_layer=c.n_layer, d_intermediate=0, vocab_size=c.vocab_size,
                                       ssm_cfg={"layer": "Mamba2"}, rms_norm=True, residual_in_fp32=True,
                                       fused_add_norm=True, pad_vocab_size_multiple=c.pad_vocab_size_multiple),
-                          device=DEVICE, dtype=lm.dtype)
+                          device=device, dtype=lm.dtype)
     up.load_state_dict(lm.state_dict())
-    up.eval()
+    return up.eval()
+
+
+def release(lm: Mamba2LMHeadModel) -> None:
+    """Free a model and its fast-path copy before the next size."""
+    lm.__dict__.pop("_sam_fast", None)
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def bench_upstream(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int) -> dict[str, Any]:
+    up = upstream_model(lm, DEVICE)
     L = ids.shape[1]
     try:
         cg = DEVICE == "cuda"
@@ -202,10 +214,8 @@ def main() -> None:
                                                                            max(3, args.repeats - 2)))
                 results["rows"].append(row)
                 print(json.dumps(row), flush=True)
-            lm.__dict__.pop("_sam_fast", None)
+            release(lm)
             del lm
-            gc.collect()
-            torch.cuda.empty_cache()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

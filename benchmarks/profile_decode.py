@@ -28,10 +28,15 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+import sys
+
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_decode import release, upstream_model  # noqa: E402
 
 SIZES = {"tiny": (256, 2), "130m": (768, 24), "780m": (1536, 48), "2.7b": (2560, 64)}
 MATRIX = re.compile(r"gemv|gemm|sm90_xmma|cutlass|_gemv|matmul|dot_kernel|nvjet", re.I)
@@ -125,16 +130,8 @@ def profile_ours(lm: Mamba2LMHeadModel, batch: int, variant: str, bw: float, tra
 
 
 def profile_upstream(lm: Mamba2LMHeadModel, batch: int, bw: float, trace: str | None) -> dict[str, Any]:
-    from mamba_ssm.models.config_mamba import MambaConfig
-    from mamba_ssm.models.mixer_seq_simple import MambaLMHeadModel
-
     c = lm.cfg
-    up = MambaLMHeadModel(MambaConfig(d_model=c.d_model, n_layer=c.n_layer, d_intermediate=0, vocab_size=c.vocab_size,
-                                      ssm_cfg={"layer": "Mamba2"}, rms_norm=True, residual_in_fp32=True,
-                                      fused_add_norm=True, pad_vocab_size_multiple=c.pad_vocab_size_multiple),
-                          device="cuda", dtype=lm.dtype)
-    up.load_state_dict(lm.state_dict())
-    up.eval()
+    up = upstream_model(lm)
     ids = torch.randint(0, c.vocab_size, (batch, 84), device="cuda")
     new = 33
     try:
@@ -237,10 +234,8 @@ def main() -> None:
                     row = {"size": size, "batch": batch, "who": who, **r}
                     results["rows"].append(row)
                     print(json.dumps(row), flush=True)
-            lm.__dict__.pop("_sam_fast", None)
+            release(lm)
             del lm
-            gc.collect()
-            torch.cuda.empty_cache()
     results["autotuned"] = autotuned()
     if args.json:
         with open(args.json, "w") as f:

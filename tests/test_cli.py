@@ -349,7 +349,6 @@ def test_pull_models_rm_through_a_local_hub(tiny_model_dir, tmp_path):
 def test_listen_captions_the_microphone_until_ctrl_c(tiny_model_dir, tmp_path):
     pytest.importorskip("sounddevice")
     import signal
-    import time
 
     sys.path.insert(0, str(Path(__file__).parent))
     from test_mic import _alsa_config
