@@ -57,6 +57,8 @@ def test_files_in_three_formats(tmp_path):
     ({"loss_on": "prompt"}, "loss_on must be one of answer, all"),
     ({"stage": 1, "curriculum": True}, "give either stage or curriculum"),
     ({"lora_rank": 0}, "stage 4 trains LoRA adapters (train_lm = lora) but lora_rank is 0"),
+    ({"time_limit": 0}, "time_limit must be positive, not 0"),
+    ({"time_limit": "1h"}, "time_limit: expected a number, got a string '1h'"),
 ])
 def test_bad_settings(values, message):
     with pytest.raises(ConfigError) as e:
