@@ -497,8 +497,8 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
         raise UsageError(f"--shard {shard[0]}/{shard[1]}: I must be in 0..N-1")
     output = shard_output(Path(output), shard)
     fmt = format_from_path(output)
-    if fmt == "text":
-        raise UsageError(f"{output}: `sam batch` writes .jsonl, .json, .csv or .tsv (a text file cannot be resumed)")
+    if fmt not in ("json", "jsonl", "csv", "tsv"):
+        raise UsageError(f"{output}: `sam batch` writes .jsonl, .json, .csv or .tsv ({fmt} output cannot be resumed)")
     all_files = find_audio_files(inputs, extensions)
     if not all_files:
         raise UsageError(f"no audio files ({', '.join(extensions)}) found in {', '.join(map(str, inputs))}")

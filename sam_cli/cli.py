@@ -29,7 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-FORMATS = ("text", "json", "jsonl", "csv", "tsv")
+FORMATS = ("text", "json", "jsonl", "csv", "tsv", "srt", "vtt")
 
 
 @dataclass
@@ -94,7 +94,8 @@ DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on 
                                                  "bfloat16, float16.", show_default=False)]
 StatsOpt = Annotated[bool, typer.Option("--stats", help="Print timings (load, encode, prefill, decode, "
                                         "real-time factor) on stderr.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text, json, jsonl, csv, tsv.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text, json, jsonl, csv, tsv, or "
+                                        "srt / vtt subtitles (describe, ask).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per clip.")]
 OutDirOpt = Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Write one result file per input "
                                                    "into this folder instead of stdout.", show_default=False)]
@@ -215,17 +216,26 @@ def clip_duration(source) -> float:
     return A.duration(source)
 
 
-def output_format(fmt: str, json_flag: bool) -> str:
+def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int = 1,
+                  output_dir: Path | None = None) -> str:
+    """The --format value, checked. srt / vtt need timed captions (`timed`) and one file per clip."""
+    from sam_cli.writers import SUBTITLE_FORMATS
+
     fmt = "json" if json_flag else fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in SUBTITLE_FORMATS and not timed:
+        raise UsageError(f"--format {fmt} holds timed captions (describe, ask); use text, json, jsonl, csv or tsv")
+    if fmt in SUBTITLE_FORMATS and clips > 1 and output_dir is None:
+        raise UsageError(f"--format {fmt} makes one subtitle file per clip: give --output-dir DIR for "
+                         f"{clips} inputs")
     return fmt
 
 
 class Sink:
     """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir."""
 
-    EXT = {"text": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv"}
+    EXT = {"text": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv", "srt": "srt", "vtt": "vtt"}
 
     def __init__(self, fmt: str, output_dir: Path | None, many: bool):
         from sam_cli.writers import get_writer
@@ -339,7 +349,8 @@ def describe(
 ) -> None:
     """Caption audio files (long audio: one caption per 10.24 s window, with timestamps)."""
     _apply(model, device, dtype, stats)
-    run_generation("describe", files or [], prompt, mic, output_format(fmt, json_), output_dir,
+    fmt = output_format(fmt, json_, clips=len(files or []) + (mic is not None), output_dir=output_dir)
+    run_generation("describe", files or [], prompt, mic, fmt, output_dir,
                    decode_options(max_tokens, temperature, top_k, top_p, seed))
 
 
@@ -372,7 +383,7 @@ def ask(
         file, question = None, file  # `sam ask --mic 5 "Is there a dog?"`
     if question is None or not question.strip():
         raise UsageError("give a question: sam ask FILE \"QUESTION\"")
-    fmt = output_format(fmt, json_)
+    fmt = output_format(fmt, json_, timed=choices is None)
     files = [file] if file else []
     if choices is None:
         run_generation("ask", files, question, mic, fmt, output_dir,
@@ -439,7 +450,7 @@ def classify(
     from sam_cli.inference import classify as classify_
 
     _apply(model, device, dtype, stats)
-    fmt = output_format(fmt, json_)
+    fmt = output_format(fmt, json_, timed=False)
     label_list = read_labels(labels) if labels is not None else None
     clips = collect_inputs(files or [], mic)
     model_, load_s = load(_settings)

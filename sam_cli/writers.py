@@ -1,4 +1,4 @@
-"""Output formats: one writer class per format (text, json, jsonl, csv, tsv), and readers for resuming.
+"""Output formats: one writer class per format (text, json, jsonl, csv, tsv, srt, vtt), and readers for resuming.
 
 A record is a plain dict, one per input clip, of one of four kinds:
 - caption / answer: {"file", "duration", "task", "prompt", "text", "segments": [{"start", "end", "text"}], "model"}
@@ -26,8 +26,10 @@ from sam_cli.errors import SamError, UsageError
 
 Record = dict[str, Any]
 
-FORMATS = ("text", "json", "jsonl", "csv", "tsv")
-_SUFFIX_FORMATS = {".txt": "text", ".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+FORMATS = ("text", "json", "jsonl", "csv", "tsv", "srt", "vtt")
+SUBTITLE_FORMATS = ("srt", "vtt")  # timed captions of one clip: describe / ask, one file per clip
+_SUFFIX_FORMATS = {".txt": "text", ".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".srt": "srt",
+                   ".vtt": "vtt"}
 
 # Columns of the delimited formats, per record kind. Every kind has an error column so that a run over
 # several files can report a bad one in the same table.
@@ -54,7 +56,7 @@ def format_from_path(path: str | Path) -> str:
     fmt = _SUFFIX_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise UsageError(f"{path}: cannot tell the output format from the extension; use .jsonl, .json, .csv, "
-                         ".tsv or .txt (or give --format)")
+                         ".tsv, .txt, .srt or .vtt (or give --format)")
     return fmt
 
 
@@ -266,8 +268,71 @@ def _tsv_unescape(value: str) -> str:
     return re.sub(r"\\[\\tnr]", lambda m: _TSV_UNESCAPES[m.group()], value)
 
 
+class _SubtitleWriter(Writer):
+    """Timed captions: one cue per window, numbered across the stream. Errors write nothing (the command
+    reports them on stderr); tags and choices have no times and are refused."""
+
+    def __init__(self, stream: TextIO, *, owns_stream: bool = False):
+        super().__init__(stream, owns_stream=owns_stream)
+        self.cues = 0
+
+    def render(self, record: Record) -> str:
+        kind = record_kind(record)
+        if kind == "error":
+            return ""
+        if kind != "caption":
+            raise UsageError(f"{self.format} output holds timed captions (describe, ask), not {kind}")
+        segments = record.get("segments") or [{"start": 0.0, "end": record.get("duration") or 0.0,
+                                               "text": record.get("text", "")}]
+        out = [self.header()] if self.cues == 0 else []
+        for seg in segments:
+            text = " ".join(str(seg["text"]).split())  # one line: a blank line would end the cue
+            if not text:
+                continue
+            self.cues += 1
+            out.append(self.cue(self.cues, float(seg["start"]), float(seg["end"]), text))
+        return "".join(out)
+
+    def header(self) -> str:
+        return ""
+
+    def cue(self, n: int, start: float, end: float, text: str) -> str:
+        raise NotImplementedError
+
+
+def _clock(seconds: float, sep: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    h, rest = divmod(millis, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+class SrtWriter(_SubtitleWriter):
+    """SubRip: "1", "00:00:00,000 --> 00:00:10,240", the caption, a blank line."""
+
+    format = "srt"
+
+    def cue(self, n: int, start: float, end: float, text: str) -> str:
+        return f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n\n"
+
+
+class VttWriter(_SubtitleWriter):
+    """WebVTT: a "WEBVTT" header, then cues "00:00:00.000 --> 00:00:10.240" with &, < and > escaped."""
+
+    format = "vtt"
+
+    def header(self) -> str:
+        return "WEBVTT\n\n"
+
+    def cue(self, n: int, start: float, end: float, text: str) -> str:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return f"{n}\n{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n\n"
+
+
 WRITERS: dict[str, type[Writer]] = {
     "text": TextWriter, "json": JsonWriter, "jsonl": JsonlWriter, "csv": CsvWriter, "tsv": TsvWriter,
+    "srt": SrtWriter, "vtt": VttWriter,
 }
 
 
@@ -305,8 +370,8 @@ def read_records(path: str | Path) -> list[Record]:
     """
     path = Path(path)
     fmt = format_from_path(path)
-    if fmt == "text":
-        raise UsageError(f"{path}: text output cannot be read back; use .jsonl, .csv or .tsv")
+    if fmt in ("text",) + SUBTITLE_FORMATS:
+        raise UsageError(f"{path}: {fmt} output cannot be read back; use .jsonl, .csv or .tsv")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

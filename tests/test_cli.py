@@ -127,6 +127,25 @@ def test_csv_and_output_dir(tiny_model_dir, clips, tmp_path):
     assert json.loads((tmp_path / "o" / "long.json").read_text())["file"] == str(clips["long"])
 
 
+def test_subtitles(tiny_model_dir, clips, tmp_path):
+    p = sam("describe", str(clips["long"]), "--format", "srt", "--max-tokens", "3", model=tiny_model_dir)
+    assert p.returncode == 0, err(p)
+    blocks = out(p).strip().split("\n\n")
+    assert [b.splitlines()[:2] for b in blocks][:2] == [["1", "00:00:00,000 --> 00:00:10,240"],
+                                                       ["2", "00:00:10,240 --> 00:00:20,480"]]
+    p = sam("describe", str(clips["short"]), str(clips["long"]), "-f", "vtt", "-o", str(tmp_path / "subs"),
+            "--max-tokens", "3", model=tiny_model_dir)
+    assert p.returncode == 0, err(p)
+    assert sorted(f.name for f in (tmp_path / "subs").iterdir()) == ["long.vtt", "short.vtt"]
+    assert (tmp_path / "subs" / "short.vtt").read_text().startswith("WEBVTT\n\n1\n00:00:00.000 --> 00:00:03.000\n")
+    assert_clean_error(sam("describe", str(clips["short"]), str(clips["long"]), "-f", "srt", model=tiny_model_dir),
+                       "give --output-dir DIR for 2 inputs", code=2)
+    assert_clean_error(sam("classify", str(clips["short"]), "-f", "vtt", model=tiny_model_dir),
+                       "holds timed captions", code=2)
+    assert_clean_error(sam("batch", str(clips["short"]), "-o", str(tmp_path / "r.srt"), model=tiny_model_dir),
+                       "(srt output cannot be resumed)", code=2)
+
+
 def test_silence_gets_a_caption_not_a_crash(tiny_model_dir, clips):
     p = sam("describe", str(clips["silence"]), model=tiny_model_dir)
     assert p.returncode == 0, err(p)

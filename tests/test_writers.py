@@ -1,4 +1,4 @@
-"""Output writers (text, json, jsonl, csv, tsv) and reading outputs back for resume."""
+"""Output writers (text, json, jsonl, csv, tsv, srt, vtt) and reading outputs back for resume."""
 
 from __future__ import annotations
 
@@ -187,13 +187,14 @@ def test_read_records_refuses_foreign_files(tmp_path):
     other.write_text("name,age\nbob,3\n")
     with pytest.raises(SamError, match="header"):
         read_records(other)
-    with pytest.raises(UsageError):
-        read_records(tmp_path / "out.txt")
+    for name in ("out.txt", "out.srt", "out.vtt"):
+        with pytest.raises(UsageError, match="cannot be read back"):
+            read_records(tmp_path / name)
 
 
 def test_formats_from_paths_and_names():
-    assert [format_from_path(p) for p in ["r.jsonl", "R.JSON", "a/b.csv", "x.tsv", "y.txt"]] == [
-        "jsonl", "json", "csv", "tsv", "text"]
+    assert [format_from_path(p) for p in ["r.jsonl", "R.JSON", "a/b.csv", "x.tsv", "y.txt", "s.srt", "v.VTT"]] == [
+        "jsonl", "json", "csv", "tsv", "text", "srt", "vtt"]
     with pytest.raises(UsageError, match="extension"):
         format_from_path("results.parquet")
     with pytest.raises(UsageError, match="unknown output format"):
@@ -217,3 +218,32 @@ def test_each_record_reaches_a_pipe_before_the_writer_is_done():
     finally:
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# srt, vtt
+
+
+def test_srt_cues_numbered_across_records_with_comma_millis():
+    long = caption("a.wav", "A dog barks.", "", "Rain\n\nfalls.", window=3600.5)
+    text = render("srt", [long, ERROR, caption("b.wav", "A bell.")])
+    assert text == ("1\n00:00:00,000 --> 01:00:00,500\nA dog barks.\n\n"
+                    "2\n02:00:01,000 --> 03:00:01,500\nRain falls.\n\n"  # empty window skipped, one line
+                    "3\n00:00:00,000 --> 00:00:10,240\nA bell.\n\n")
+
+
+def test_vtt_header_once_dot_millis_and_escapes():
+    text = render("vtt", [caption("a.wav", "x < y & z -> w", "two"), {"file": "n.wav", "text": "untimed",
+                                                                        "duration": 2.5}])
+    assert text == ("WEBVTT\n\n"
+                    "1\n00:00:00.000 --> 00:00:10.240\nx &lt; y &amp; z -&gt; w\n\n"
+                    "2\n00:00:10.240 --> 00:00:20.480\ntwo\n\n"
+                    "3\n00:00:00.000 --> 00:00:02.500\nuntimed\n\n")
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_subtitles_refuse_tags_and_choices(fmt):
+    for record in (TAGS, CHOICE):
+        with pytest.raises(UsageError, match="timed captions"):
+            render(fmt, [record])
+    assert render(fmt, [ERROR]) == ""
