@@ -1,3 +1,5 @@
 from sam_cli.cli import main
 
-main()
+# Guarded: processes started with "spawn" (DataLoader workers on macOS, say) import this module again.
+if __name__ == "__main__":
+    main()
