@@ -1,6 +1,6 @@
 """The host side of `sam batch`: how fast its decode threads turn 10-s WAV files into windows, no model.
 
-    python benchmarks/bench_host_decode.py [--files 256] [--workers 0,1,2,8]
+    python benchmarks/bench_host_decode.py [--files 256] [--workers 0,1,2,8]     # threads, then processes
 
 On a GPU, `sam batch` computes fbank on the device, so the host's job per clip is reading, converting and
 windowing the file (sam_cli.batch.decode_events, threads). This measures that alone, with the CPU time a
@@ -34,11 +34,21 @@ def main() -> None:
             path = Path(tmp) / f"c{i:05d}.wav"
             sf.write(path, (0.1 * rng.standard_normal(160000)).astype(np.float32), 16000, subtype="PCM_16")
             files.append(path)
-        for workers in map(int, args.workers.split(",")):
-            t, c = time.perf_counter(), time.process_time()
-            n = sum(1 for e in decode_events(files, workers, 10.24, 64) if e.window is not None)
-            wall, cpu = time.perf_counter() - t, time.process_time() - c
-            print(f"decode threads {workers}: {n / wall:.0f} clips/s, {cpu / n * 1e3:.2f} ms of CPU a clip")
+        for processes in (False, True):
+            for workers in map(int, args.workers.split(",")):
+                if processes and workers == 0:
+                    continue
+                t0 = time.perf_counter()
+                events = decode_events(files, workers, 10.24, 64, processes=processes)
+                first = next(events)  # startup (spawning and importing, for processes) is timed apart
+                t, c = time.perf_counter(), time.process_time()
+                n = sum(1 for e in events if e.window is not None) + (first.window is not None)
+                wall, cpu = time.perf_counter() - t, time.process_time() - c
+                kind = "processes" if processes else "threads"
+                # For processes the CPU time is this (the consuming) process's alone: what the thread that
+                # drives the model competes with.
+                print(f"decode {kind} {workers}: start-up {t - t0:.2f} s, then {n / wall:.0f} clips/s, "
+                      f"{cpu / n * 1e3:.2f} ms of this process's CPU a clip")
         wavs = [A.load_audio(f) for f in files[:64]]
         t = time.perf_counter()
         A.fbank_batch(wavs, target_length=1024)

@@ -11,9 +11,12 @@
 - Shards (--shard I/N, or RANK / WORLD_SIZE under torchrun) each write their own file,
   `results.shard-I-of-N.jsonl` next to `results.jsonl` (concatenate them afterwards; for csv/tsv keep
   one header). A lock file (`.results.jsonl.lock`) stops two runs from writing the same output at once.
-- Decoding runs in background THREADS, not processes: the heavy parts (libsndfile, ffmpeg in its own
-  process, torch's resampler) release the GIL, threads need no pickling of samples, never fork a process
-  that holds a CUDA context, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue).
+- Decoding runs in background THREADS by default: the heavy parts (libsndfile, ffmpeg in its own process,
+  torch's resampler) release the GIL, threads need no pickling of samples, never fork a process that holds
+  a CUDA context, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue). With
+  `processes=True` (`--processes`) the same work runs in spawned worker processes instead, for GPUs fast
+  enough that the decode threads' share of the interpreter becomes the limit (benchmarks/
+  bench_host_decode.py); they ignore Ctrl-C (the parent stops them) and exit when the parent dies.
 - The model runs batched across files: windows of several files fill one batch of `batch_size`; a file's
   row is written when all its windows are done. On CUDA out-of-memory the batch size halves and the batch
   is retried, down to 1, after which that window's file gets an error row.
@@ -22,9 +25,11 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import queue
 import re
+import signal
 import tempfile
 import threading
 import time
@@ -280,14 +285,19 @@ def _decode_file(index: int, path: Path, window_seconds: float) -> Iterator[_Eve
     yield _Event(index, count=n)
 
 
-def decode_events(files: Sequence[Path], workers: int, window_seconds: float, depth: int) -> Iterator[_Event]:
-    """Windows of `files` as they are decoded by `workers` threads (0: in the caller's thread, in order).
+def decode_events(files: Sequence[Path], workers: int, window_seconds: float, depth: int,
+                  processes: bool = False) -> Iterator[_Event]:
+    """Windows of `files` as they are decoded by `workers` threads (0: in the caller's thread, in order), or
+    by `workers` spawned processes.
 
     Each file's events come in order; files interleave. At most `depth` events wait in memory.
     """
     if workers == 0:
         for i, f in enumerate(files):
             yield from _decode_file(i, f, window_seconds)
+        return
+    if processes:
+        yield from _decode_in_processes(files, workers, window_seconds, depth)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -331,6 +341,87 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
         stop.set()
         for t in threads:
             t.join(timeout=1.0)
+
+
+_PROCESS_DONE = "done"  # a worker process's last message (object identity does not cross processes)
+
+
+def _process_main(tasks, results, window_seconds: float, parent: int) -> None:
+    """A decoding process: files from `tasks`, events to `results` (windows as numpy arrays)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches us too; the parent decides
+    torch.set_num_threads(1)
+
+    def orphaned() -> bool:
+        if os.getppid() == parent:
+            return False
+        # Nobody reads `results` any more: exit without waiting to flush what is buffered for it.
+        results.cancel_join_thread()
+        return True
+
+    def put(item: object) -> bool:
+        while True:
+            try:
+                results.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                if orphaned():
+                    return False
+
+    while True:
+        try:
+            item = tasks.get(timeout=0.5)
+        except queue.Empty:
+            if orphaned():
+                return
+            continue
+        if item is None:
+            break
+        index, path = item
+        for ev in _decode_file(index, Path(path), window_seconds):
+            w = ev.window
+            if not put(ev if w is None else ev._replace(window=(w.index, w.start, w.end, w.samples.numpy()))):
+                return
+    put(_PROCESS_DONE)
+
+
+def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float, depth: int) -> Iterator[_Event]:
+    # spawn, never fork: the parent may hold a CUDA context and running threads.
+    ctx = multiprocessing.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue(maxsize=depth)
+    for item in enumerate(map(str, files)):
+        tasks.put(item)
+    for _ in range(workers):
+        tasks.put(None)
+    procs = [ctx.Process(target=_process_main, args=(tasks, results, window_seconds, os.getpid()),
+                         name=f"sam-decode-{k}", daemon=True) for k in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        running = len(procs)
+        while running:
+            try:
+                item = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise SamError(f"an audio decoding process died (exit code {dead[0].exitcode}); run the "
+                                   "same command again to go on") from None
+                continue
+            if item == _PROCESS_DONE:
+                running -= 1
+                continue
+            if item.window is not None:
+                index, start, end, samples = item.window
+                item = item._replace(window=A.AudioWindow(index, start, end, torch.from_numpy(samples)))
+            yield item
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=2.0)
+        for q in (tasks, results):
+            q.cancel_join_thread()  # exit without waiting for undelivered items
+            q.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -472,7 +563,7 @@ class _Runner:
 
 def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
               extensions: Sequence[str] = DEFAULT_EXTENSIONS, prompt: str | None = None,
-              opts: DecodeOptions | None = None, batch_size: int = 8, workers: int = 2,
+              opts: DecodeOptions | None = None, batch_size: int = 8, workers: int = 2, processes: bool = False,
               shard: tuple[int, int] | None = None, retry_errors: bool = False,
               progress: ProgressFn | None = None, timings: Timings | None = None,
               task: str = "describe", model_name: str | None = None,
@@ -528,7 +619,7 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
                 runner = _Runner(model, writer, base, prompt_ids(model, question), opts, batch_size, timings,
                                  batch_fn, progress, summary, len(todo))
                 events = decode_events([f.path for f in todo], workers, model.cfg.window_seconds,
-                                       depth=2 * batch_size + workers)
+                                       depth=2 * batch_size + workers, processes=processes)
                 try:
                     runner.run(events, todo)
                 finally:

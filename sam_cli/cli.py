@@ -487,6 +487,9 @@ def batch(
                                                   show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Windows per model batch.")] = 8,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Background audio decoding workers.")] = 2,
+    processes: Annotated[bool, typer.Option("--processes", help="Decode audio in worker processes instead of "
+                                            "threads (for fast GPUs, where the threads become the limit).")]
+    = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: process the I-th of N shares of the files "
                                                  "(0-based). Under torchrun, picked up from RANK/WORLD_SIZE.",
                                                  show_default=False)] = None,
@@ -520,7 +523,7 @@ def batch(
     try:
         summary = run_batch(model_, inputs, output, extensions=exts, prompt=prompt,
                             opts=decode_options(max_tokens, 0.0, 0, 1.0, None), batch_size=batch_size,
-                            workers=workers, shard=shard_t, retry_errors=retry_errors,
+                            workers=workers, processes=processes, shard=shard_t, retry_errors=retry_errors,
                             progress=progress, timings=timings, model_name=model_name())
     finally:
         if progress:

@@ -17,6 +17,7 @@ import torch
 from conftest import tone
 from sam_cli import audio as A
 from sam_cli.batch import (
+    decode_events,
     find_audio_files,
     parse_shard,
     run_batch,
@@ -98,6 +99,93 @@ def test_one_row_per_file_errors_and_segments(model, tmp_path, fmt):
     again = run_batch(model, [data], out, opts=OPTS, batch_size=4)
     assert (again.done, again.failed, again.skipped) == (0, 0, 8)
     assert out.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoding in processes (--processes)
+
+
+def _events(files, **kw) -> dict[int, list[tuple]]:
+    out: dict[int, list[tuple]] = {}
+    for e in decode_events(files, 2, 10.24, 8, **kw):
+        w = e.window
+        out.setdefault(e.file, []).append((e.count, e.error) if w is None else
+                                          (w.index, w.start, w.end, w.samples.dtype, w.samples.numpy().tobytes()))
+    return out
+
+
+def test_processes_decode_what_threads_decode(model, tmp_path):
+    import multiprocessing
+
+    data = make_data(tmp_path)
+    files = find_audio_files([data])
+    assert _events(files, processes=True) == _events(files)  # same windows, counts and error messages
+    assert multiprocessing.active_children() == []
+    # Closing early (a consumer that stops, Ctrl-C) stops the processes too.
+    gen = decode_events(files * 20, 2, 10.24, 4, processes=True)
+    next(gen)
+    gen.close()
+    assert multiprocessing.active_children() == []
+    # The whole run: the same rows as with threads.
+    a, b = tmp_path / "threads.jsonl", tmp_path / "processes.jsonl"
+    run_batch(model, [data], a, opts=OPTS, batch_size=4)
+    summary = run_batch(model, [data], b, opts=OPTS, batch_size=4, processes=True)
+    assert (summary.done, summary.failed) == (6, 2)
+    assert {r["file"]: r for r in read_records(a)} == {r["file"]: r for r in read_records(b)}
+
+
+ORPHAN = """
+import sys, time, multiprocessing
+from pathlib import Path
+from sam_cli.batch import decode_events
+if __name__ == "__main__":
+    gen = decode_events([Path(sys.argv[1])] * 500, 2, 10.24, 2, processes=True)
+    next(gen)
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    time.sleep(120)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc: no procps needed)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after "pid (comm) state"
+                kids.append(int(entry.name))
+    return kids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.split()[:2] == ["State:", "Z"] for line in fh)  # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+def test_decoding_processes_exit_when_their_parent_is_killed(tmp_path):
+    clip = tmp_path / "a.wav"
+    sf.write(clip, tone(1.0), 16000)
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    parent = subprocess.Popen([sys.executable, str(script), str(clip)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(p) for p in pids), "decoding processes outlived their parent"
+    finally:
+        parent.kill()
 
 
 def test_batched_rows_equal_one_file_at_a_time(model, tmp_path):
@@ -237,19 +325,20 @@ from sam_cli.checkpoint import load_checkpoint
 from sam_cli.generate import DecodeOptions
 model = load_checkpoint(sys.argv[1])
 run_batch(model, [sys.argv[2]], sys.argv[3], opts=DecodeOptions(max_new_tokens=4), batch_size=2, workers=2,
-          progress=lambda *a: time.sleep(0.1))  # slow enough to be killed midway
+          processes=sys.argv[4] == "processes", progress=lambda *a: time.sleep(0.1))  # slow enough to kill midway
 print("finished")
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_kill_midway_and_resume(model, tiny_model_dir, tmp_path, sig):
+@pytest.mark.parametrize("sig,decoders", [(signal.SIGINT, "threads"), (signal.SIGKILL, "threads"),
+                                          (signal.SIGINT, "processes"), (signal.SIGKILL, "processes")])
+def test_kill_midway_and_resume(model, tiny_model_dir, tmp_path, sig, decoders):
     data = tmp_path / "many"
     data.mkdir()
     for i in range(40):
         sf.write(data / f"c{i:02d}.wav", tone(0.2, freq=200 + 20 * i, seed=i), 16000)
     out = tmp_path / "results.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir), str(data), str(out)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir), str(data), str(out), decoders], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -258,8 +347,14 @@ def test_kill_midway_and_resume(model, tiny_model_dir, tmp_path, sig):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no rows appeared"
             time.sleep(0.05)
+        children = _children(proc.pid)
+        assert len(children) == (3 if decoders == "processes" else 0)  # 2 decoders + multiprocessing's tracker
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
+        deadline = time.monotonic() + 15
+        while not all(_gone(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(p) for p in children), "decoding processes outlived the run"
     finally:
         proc.kill()
     assert "finished" not in stdout and proc.returncode != 0
