@@ -160,6 +160,13 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _all_gone(pids: list[int], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return all(_gone(p) for p in pids)
+
+
 def _gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -180,10 +187,7 @@ def test_decoding_processes_exit_when_their_parent_is_killed(tmp_path):
         assert len(pids) == 2
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + 15
-        while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert all(_gone(p) for p in pids), "decoding processes outlived their parent"
+        assert _all_gone(pids), "decoding processes outlived their parent"
     finally:
         parent.kill()
 
@@ -351,10 +355,7 @@ def test_kill_midway_and_resume(model, tiny_model_dir, tmp_path, sig, decoders):
         assert len(children) == (3 if decoders == "processes" else 0)  # 2 decoders + multiprocessing's tracker
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
-        deadline = time.monotonic() + 15
-        while not all(_gone(p) for p in children) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert all(_gone(p) for p in children), "decoding processes outlived the run"
+        assert _all_gone(children), "decoding processes outlived the run"
     finally:
         proc.kill()
     assert "finished" not in stdout and proc.returncode != 0
