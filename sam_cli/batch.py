@@ -45,7 +45,8 @@ from sam_cli.errors import AudioError, SamError, UsageError
 from sam_cli.generate import DecodeOptions, Timings, generate
 from sam_cli.inference import Segment, encode_windows, prompt_ids
 from sam_cli.model import SAM
-from sam_cli.writers import Record, Writer, format_from_path, get_writer, read_records, record_kind
+from sam_cli.writers import (READABLE_FORMATS, Record, Writer, format_from_path, get_writer, read_records,
+                             record_kind)
 
 DEFAULT_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "m4a", "opus", "aac", "wma", "aiff", "aif", "webm", "mka")
 # Columns after file,start,end,text,error in csv/tsv outputs: what resuming needs to know.
@@ -588,7 +589,7 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
         raise UsageError(f"--shard {shard[0]}/{shard[1]}: I must be in 0..N-1")
     output = shard_output(Path(output), shard)
     fmt = format_from_path(output)
-    if fmt not in ("json", "jsonl", "csv", "tsv"):
+    if fmt not in READABLE_FORMATS:
         raise UsageError(f"{output}: `sam batch` writes .jsonl, .json, .csv or .tsv ({fmt} output cannot be resumed)")
     all_files = find_audio_files(inputs, extensions)
     if not all_files:

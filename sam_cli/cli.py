@@ -19,6 +19,7 @@ from rich.console import Console
 
 from sam_cli import __version__
 from sam_cli.errors import SamError, UsageError
+from sam_cli.writers import EXTENSIONS, FORMATS, SUBTITLE_FORMATS
 
 app = typer.Typer(
     name="sam",
@@ -28,8 +29,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
 )
-
-FORMATS = ("text", "json", "jsonl", "csv", "tsv", "srt", "vtt")
 
 
 @dataclass
@@ -219,8 +218,6 @@ def clip_duration(source) -> float:
 def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int = 1,
                   output_dir: Path | None = None) -> str:
     """The --format value, checked. srt / vtt need timed captions (`timed`) and one file per clip."""
-    from sam_cli.writers import SUBTITLE_FORMATS
-
     fmt = "json" if json_flag else fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -234,8 +231,6 @@ def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int =
 
 class Sink:
     """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir."""
-
-    EXT = {"text": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv", "srt": "srt", "vtt": "vtt"}
 
     def __init__(self, fmt: str, output_dir: Path | None, many: bool):
         from sam_cli.writers import get_writer
@@ -254,7 +249,7 @@ class Sink:
             self.writer.write(record)
             return
         name = Path(record["file"]).stem if record["file"] not in ("-", "mic") else record["file"].strip("-") or "stdin"
-        path = self.output_dir / f"{name}.{self.EXT[self.fmt]}"
+        path = self.output_dir / f"{name}.{EXTENSIONS[self.fmt]}"
         with open(path, "w", encoding="utf-8", newline="") as fh:
             w = get_writer(self.fmt, fh, multi=False)
             w.write(record)

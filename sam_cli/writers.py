@@ -26,10 +26,11 @@ from sam_cli.errors import SamError, UsageError
 
 Record = dict[str, Any]
 
-FORMATS = ("text", "json", "jsonl", "csv", "tsv", "srt", "vtt")
+EXTENSIONS = {"text": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv", "srt": "srt", "vtt": "vtt"}
+FORMATS = tuple(EXTENSIONS)
 SUBTITLE_FORMATS = ("srt", "vtt")  # timed captions of one clip: describe / ask, one file per clip
-_SUFFIX_FORMATS = {".txt": "text", ".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".srt": "srt",
-                   ".vtt": "vtt"}
+READABLE_FORMATS = ("json", "jsonl", "csv", "tsv")  # what read_records (and so a batch resume) reads back
+_SUFFIX_FORMATS = {f".{ext}": fmt for fmt, ext in EXTENSIONS.items()}
 
 # Columns of the delimited formats, per record kind. Every kind has an error column so that a run over
 # several files can report a bad one in the same table.
@@ -370,7 +371,7 @@ def read_records(path: str | Path) -> list[Record]:
     """
     path = Path(path)
     fmt = format_from_path(path)
-    if fmt in ("text",) + SUBTITLE_FORMATS:
+    if fmt not in READABLE_FORMATS:
         raise UsageError(f"{path}: {fmt} output cannot be read back; use .jsonl, .csv or .tsv")
     try:
         data = path.read_bytes()

@@ -71,7 +71,6 @@ class Stopped(Exception):
     def __init__(self, reason: str, stage: int, step: int, total: int, output: str):
         super().__init__(f"stopped ({reason}) at stage {stage} step {step}/{total}, after saving a checkpoint; "
                          f"continue with: sam train --resume -o {output}")
-        self.reason, self.stage, self.step, self.total = reason, stage, step, total
 
 
 @dataclasses.dataclass
