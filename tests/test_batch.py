@@ -134,6 +134,21 @@ def test_processes_decode_what_threads_decode(model, tmp_path):
     assert {r["file"]: r for r in read_records(a)} == {r["file"]: r for r in read_records(b)}
 
 
+def test_a_decoding_process_that_dies_stops_the_run_with_a_clear_error(tmp_path):
+    import multiprocessing
+
+    clip = tmp_path / "a.wav"
+    sf.write(clip, tone(0.5), 16000)
+    gen = decode_events([clip] * 200, 2, 10.24, 2, processes=True)
+    next(gen)
+    victim = multiprocessing.active_children()[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    with pytest.raises(SamError, match=r"an audio decoding process died \(exit code -9\); run the same command"):
+        for _ in gen:
+            pass
+    assert multiprocessing.active_children() == []
+
+
 ORPHAN = """
 import sys, time, multiprocessing
 from pathlib import Path
