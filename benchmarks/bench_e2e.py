@@ -154,7 +154,8 @@ def throughput(model: SAM, batch: int, opts: DecodeOptions, pool: list[torch.Ten
                                   "decode": tm.decode_s * batch / n}, "peak_mem_GB": allocated(peak=True) / 1e9}
 
 
-def files_throughput(model: SAM, nfiles: int, batch: int, opts: DecodeOptions, workers: int) -> dict[str, Any]:
+def files_throughput(model: SAM, nfiles: int, batch: int, opts: DecodeOptions, workers: int,
+                     processes: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "clips"
         folder.mkdir()
@@ -163,12 +164,13 @@ def files_throughput(model: SAM, nfiles: int, batch: int, opts: DecodeOptions, w
         for i in range(nfiles):
             A.write_audio(folder / f"clip{i:05d}.wav", base[i % 8])
         out = Path(tmp) / "results.jsonl"
-        run_batch(model, [folder], out, opts=opts, batch_size=batch, workers=workers)  # warm (then rerun fresh)
+        kw = dict(opts=opts, batch_size=batch, workers=workers, processes=processes)
+        run_batch(model, [folder], out, **kw)  # warm (then rerun fresh)
         out.unlink()
         with Utilisation() as util:
-            s = run_batch(model, [folder], out, opts=opts, batch_size=batch, workers=workers)
-        return {"files": nfiles, "batch": batch, "workers": workers, "clips_per_s": s.done / s.seconds,
-                "gpu_util_pct": util.mean, "errors": s.failed}
+            s = run_batch(model, [folder], out, **kw)
+        return {"files": nfiles, "batch": batch, "workers": workers, "processes": processes,
+                "clips_per_s": s.done / s.seconds, "gpu_util_pct": util.mean, "errors": s.failed}
 
 
 def memory(model: SAM, opts: DecodeOptions, pool: list[torch.Tensor], seconds: list[int]) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,64,256")
     ap.add_argument("--new", type=int, default=32)
     ap.add_argument("--files", type=int, default=0, help="also run `sam batch` over this many WAV files (130m)")
-    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--workers", default="8", help="decoders of the --files run; 8p = 8 processes; a comma list")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--json", default=None)
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
@@ -246,8 +248,9 @@ def main() -> None:
                            for b in map(int, args.batches.split(","))]
         if size in ("130m", "tiny"):
             if args.files:
-                r["sam_batch_files"] = guarded(lambda: files_throughput(
-                    model, args.files, max(map(int, args.batches.split(","))), opts, args.workers))
+                r["sam_batch_files"] = [guarded(lambda w=w: files_throughput(
+                    model, args.files, max(map(int, args.batches.split(","))), opts, int(w.rstrip("p")),
+                    processes=w.endswith("p"))) for w in args.workers.split(",")]
             r["memory"] = guarded(lambda: memory(model, opts, pool, [int(x) for x in args.memory_seconds.split(",")]))
         res["sizes"][size] = r
         print(json.dumps({size: r}), flush=True)
@@ -275,10 +278,11 @@ def table(res: dict[str, Any]) -> str:
                 lines.append(f"| {size} | {ls} | {t['batch']} | {t['clips_per_s']:.0f} | {u} | {t['build_s']:.1f} |")
             else:
                 lines.append(f"| {size} | {ls} | ? | {t.get('error', 'err')} | | |")
-        if "sam_batch_files" in r:
-            f = r["sam_batch_files"]
+        files = r.get("sam_batch_files", [])
+        for f in files if isinstance(files, list) else [files]:
             if "clips_per_s" in f:
-                lines.append(f"| {size} | `sam batch` over {f['files']} WAV files, {f['workers']} decode threads | "
+                how = "processes" if f.get("processes") else "threads"
+                lines.append(f"| {size} | `sam batch` over {f['files']} WAV files, {f['workers']} decode {how} | "
                              f"{f['batch']} | {f['clips_per_s']:.0f} | {f['gpu_util_pct'] or 0:.0f} | |")
             else:
                 lines.append(f"| {size} | `sam batch` files | | {f.get('error')} | | |")

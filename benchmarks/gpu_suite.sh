@@ -7,6 +7,9 @@
 # "tests" and "bench" split the work over two device calls when one is too short for both (Triton compiles
 # every kernel afresh on a new machine: expect 1-2 minutes of compilation in the tests alone).
 #
+# DECODE_ARGS and E2E_ARGS replace the benchmarks' default arguments (e.g. DECODE_ARGS="--sizes 130m
+# --batches 1,64 --skip transformer" to iterate on one shape).
+#
 # Each stage gets what is left of SUITE_SECONDS (default 510 s, for a 540 s device command), so a slow
 # stage cannot starve the table. Benchmarks print one JSON line per finished row; the tables are rebuilt
 # from those lines at the end (--table-from), so a stage cut short still reports what it measured.
@@ -46,12 +49,12 @@ fi
 
 if [ "$WHAT" != tests ]; then
   echo "== bench_decode ($(left) s left)"
-  timeout "$(cap $(( $(left) * 3 / 5 )))" python3 benchmarks/bench_decode.py --repeats 3 --json "$OUT/decode.json" \
+  timeout "$(cap $(( $(left) * 3 / 5 )))" python3 benchmarks/bench_decode.py ${DECODE_ARGS:---repeats 3} --json "$OUT/decode.json" \
     > "$OUT/decode.log" 2>&1
   echo "bench_decode exit $?" >> "$OUT/decode.log"
 
   echo "== bench_e2e ($(left) s left)"
-  timeout "$(cap $(( $(left) - 8 )))" python3 benchmarks/bench_e2e.py --files 1024 --json "$OUT/e2e.json" \
+  timeout "$(cap $(( $(left) - 8 )))" python3 benchmarks/bench_e2e.py ${E2E_ARGS:---files 1024 --workers 8,8p,14p} --json "$OUT/e2e.json" \
     > "$OUT/e2e.log" 2>&1
   echo "bench_e2e exit $?" >> "$OUT/e2e.log"
 
