@@ -278,14 +278,20 @@ class _SoundFileStream(_Stream):
         self.rate, self.channels = f.samplerate, f.channels
 
     def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        # 16-bit PCM (most WAV files) is read as int16 and scaled here: the same float32 values libsndfile
+        # gives (x / 32768, exact), at half the CPU time, which is what `sam batch` spends per clip.
+        pcm16 = self.f.subtype == "PCM_16"
         while True:
             try:
-                block = self.f.read(frames, dtype="float32", always_2d=True)
+                block = self.f.read(frames, dtype="int16" if pcm16 else "float32", always_2d=True)
             except RuntimeError as e:
                 raise AudioError(f"{self.src.name}: corrupt audio data ({_first_line(e)})") from None
             if len(block) == 0:
                 return
-            _check_finite(block, self.src)
+            if pcm16:
+                block = block.astype(np.float32) * np.float32(1 / 32768)
+            else:
+                _check_finite(block, self.src)
             yield block
 
     def close(self) -> None:

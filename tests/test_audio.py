@@ -157,6 +157,21 @@ def _dominant_frequency(wav: torch.Tensor, sr: int = 16000) -> float:
 
 
 @pytest.mark.skipif(not HAVE_MP3, reason="this libsndfile has no MP3 support")
+@pytest.mark.parametrize("ext,subtype", [("wav", "PCM_16"), ("flac", "PCM_16"), ("wav", "PCM_24"), ("wav", "FLOAT")])
+def test_samples_are_libsndfiles_float32_values(tmp_path, ext, subtype):
+    # 16-bit PCM takes a faster read (int16, scaled by us): it must give exactly libsndfile's own floats,
+    # extremes included; other encodings are read as float32 directly.
+    rng = np.random.default_rng(0)
+    ints = rng.integers(-32768, 32768, size=(40000, 2), dtype=np.int16)
+    ints[:4] = [[-32768, 32767], [32767, -32768], [0, -1], [1, 0]]
+    path = tmp_path / f"x.{ext}"
+    sf.write(path, ints, 16000, subtype=subtype)
+    want = torch.from_numpy(sf.read(path, dtype="float32", always_2d=True)[0]).mean(dim=1)
+    got = torch.cat([w.samples for w in iter_windows(path)])
+    assert torch.equal(got, want)
+    assert torch.equal(load_audio(path), want)
+
+
 def test_mp3_via_soundfile(tmp_path):
     t = np.arange(3 * 44100) / 44100
     sf.write(tmp_path / "tone.mp3", 0.5 * np.sin(2 * np.pi * 1000 * t), 44100)
