@@ -17,6 +17,11 @@ All compute the same function; tests/test_gpu.py checks each against the eager r
 decoder (compile, autotune, capture, timing: the warm-up) is paid once per batch size and process;
 `build_seconds` and `variant_ms` report it.
 
+The fused variant also fuses the greedy pick into the LM head (packed argmax keys, see triton_decode), so
+its step has no separate argmax launch. The SSM state is fp32 by default (as the reference model); with
+`state_dtype` set to the model dtype it is kept as mamba_ssm's generate() keeps it, which halves the bytes a
+large batch moves per step (the update itself is still computed in fp32).
+
 SAM_GRAPH_VARIANT=library|hybrid|fused forces one variant (benchmarks, debugging).
 """
 
@@ -40,7 +45,7 @@ VARIANTS = ("fused", "hybrid", "library")
 
 class GraphDecoder:
     def __init__(self, fast: FastMamba2, batch: int, steps: int = STEPS_PER_GRAPH, variants: tuple[str, ...] | None = None,
-                 use_graphs: bool = True):
+                 use_graphs: bool = True, state_dtype: torch.dtype | None = None):
         if steps % 2:
             raise ValueError("steps per graph must be even")
         t0 = time.perf_counter()
@@ -48,13 +53,15 @@ class GraphDecoder:
         c = fast.cfg
         dev, dt = fast.device, fast.dtype
         with torch.inference_mode(False), torch.no_grad():
-            self.state = fast.allocate_state(batch)  # canonical layout; conv history in buffer 0
+            self.state = fast.allocate_state(batch, state_dtype)  # canonical layout; conv history in buffer 0
             self.conv_alt = [torch.empty_like(t) for t in self.state.conv_states]  # buffer 1 (fused kernels)
             self.tokens = torch.zeros(steps + 1, batch, dtype=torch.long, device=dev)
             self.zx = torch.empty(batch, c.d_in_proj, device=dev, dtype=dt)
             self.y = torch.empty(batch, c.d_inner, device=dev, dtype=dt)
             self.residual = torch.empty(batch, c.d_model, device=dev, dtype=torch.float32)
             self.logits = torch.empty(batch, c.padded_vocab_size, device=dev, dtype=dt)
+            # Fused variant: packed argmax keys; slot k + 1 receives step k's pick.
+            self.packed = torch.empty(steps + 1, batch, dtype=torch.long, device=dev)
             # Timing on zeros can flatter; small random values are what a real state looks like.
             for t in self.state.conv_states + self.state.ssm_states:
                 t.normal_(0, 0.01)
@@ -134,25 +141,33 @@ class GraphDecoder:
         f, c = self.fast, self.fast.cfg
         cur, nxt = self._conv_buffers(k)
         for i, p in enumerate(f.layers):
-            if i == 0:  # gathers the embedding rows and starts the residual stream
+            if i == 0 and k == 0:  # gathers the embedding rows and starts the residual stream
                 rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, c.norm_eps, self.zx, ids=self.tokens[k],
                              residual_out=self.residual)
+            elif i == 0:  # the same, from the previous step's packed pick (and writes it to tokens[k])
+                rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, c.norm_eps, self.zx, packed_ids=self.packed[k],
+                             ids_out=self.tokens[k], residual_out=self.residual)
             else:
                 rmsnorm_gemv(self.residual, p.norm_w, p.in_w, c.norm_eps, self.zx)
             conv_ssm_step(self.zx, cur[i], nxt[i], p.conv_w, p.conv_b, self.state.ssm_states[i], p.A, p.dt_bias, p.D,
                           self.y, c.d_inner, c.ngroups)
             gated_norm_gemv_add(self.y, self.zx[:, : c.d_inner], p.gnorm_w, p.out_w, MIXER_NORM_EPS, self.residual)
-        rmsnorm_gemv(self.residual, f.norm_f_w, f.head_w, c.norm_eps, self.logits)
-        self._pick(self.logits, k)
+        rmsnorm_gemv(self.residual, f.norm_f_w, f.head_w, c.norm_eps, self.logits, argmax_out=self.packed[k + 1])
 
     def step_fn(self, variant: str) -> Callable[[int], None]:
         return {"library": self._step_library, "hybrid": self._step_hybrid, "fused": self._step_fused}[variant]
 
     def run_steps(self, variant: str) -> None:
         """STEPS_PER_GRAPH steps, then the last token moved to slot 0: what one graph replay does."""
+        from sam_cli.triton_decode import PACKED_EMPTY, unpack_argmax
+
         fn = self.step_fn(variant)
+        if variant == "fused":
+            self.packed.fill_(PACKED_EMPTY)
         for k in range(self.steps):
             fn(k)
+        if variant == "fused":
+            self.tokens[self.steps].copy_(unpack_argmax(self.packed[self.steps]))
         self.tokens[0].copy_(self.tokens[self.steps])
 
     # --- capture and choice -------------------------------------------------------------------------------
@@ -247,14 +262,15 @@ def prefill_rows(fast: FastMamba2, embeds: list[Tensor] | Tensor, dest: Inferenc
 
 
 @torch.inference_mode()
-def greedy_tokens(lm, input_ids: Tensor, max_new_tokens: int, eos_id: int | None = None) -> Tensor:
+def greedy_tokens(lm, input_ids: Tensor, max_new_tokens: int, eos_id: int | None = None,
+                  state_dtype: torch.dtype | None = None) -> Tensor:
     """Greedy continuation of a batch of equal-length prompts through the graph decoder: [B, max_new_tokens]
     (rows that reach EOS are padded with EOS). The LM-level entry point used by benchmarks and tests."""
     fast = lm if isinstance(lm, FastMamba2) else fast_lm_for(lm)
     if fast is None:
         raise RuntimeError("the fused kernels cannot run this model here")
     b = input_ids.shape[0]
-    dec = fast.decoder(b)
+    dec = fast.decoder(b, state_dtype)
     logits, _ = fast.forward(input_ids=input_ids, return_state=True, num_last_tokens=1, out_state=dec.state)
     first = logits[:, -1].argmax(dim=-1)
     out = [first.tolist()]
@@ -283,7 +299,7 @@ def generate_greedy(model, audio_embeds: Tensor, prompts: list[list[int]], opts,
     n = len(prompts)
     tw = time.perf_counter()
     try:
-        dec = fast.decoder(n)
+        dec = fast.decoder(n, None if opts.state_dtype == "fp32" else fast.dtype)
     except RuntimeError:
         return None
     t0 = time.perf_counter()

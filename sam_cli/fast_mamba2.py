@@ -102,7 +102,7 @@ class FastMamba2:
     def __init__(self, lm: Mamba2LMHeadModel):
         self.lm = lm
         self.cfg = lm.cfg
-        self.decoders: OrderedDict[int, Any] = OrderedDict()  # batch size -> cuda_graphs.GraphDecoder
+        self.decoders: OrderedDict[tuple, Any] = OrderedDict()  # (batch, state dtype) -> cuda_graphs.GraphDecoder
         self.max_decoders = 3
         self._build()
 
@@ -264,20 +264,25 @@ class FastMamba2:
         h = self.step_hidden(input_ids, state, inputs_embeds)
         return F.linear(h, self.head_w).to(torch.promote_types(h.dtype, torch.float32))
 
-    def allocate_state(self, batch: int) -> InferenceState:
+    def allocate_state(self, batch: int, ssm_dtype: torch.dtype | None = None) -> InferenceState:
+        """Zero states; the SSM state in fp32 (the reference's), or in `ssm_dtype` (decoding kernels only)."""
         with torch.inference_mode(False):
-            return InferenceState.zeros(self.cfg, batch, device=self.device, dtype=self.dtype)
+            st = InferenceState.zeros(self.cfg, batch, device=self.device, dtype=self.dtype)
+            if ssm_dtype is not None and ssm_dtype != st.ssm_states[0].dtype:
+                st.ssm_states = [s.to(ssm_dtype) for s in st.ssm_states]
+            return st
 
     # --- CUDA graphs ----------------------------------------------------------------------------------
-    def decoder(self, batch: int) -> Any:
-        """The CUDA-graph decoder for this batch size (captured on first use; a few are kept, least recently
-        used dropped first, since each holds a whole static state)."""
+    def decoder(self, batch: int, state_dtype: torch.dtype | None = None) -> Any:
+        """The CUDA-graph decoder for this batch size and SSM-state dtype (None: fp32), captured on first
+        use; a few are kept, least recently used dropped first, since each holds a whole static state."""
         from sam_cli.cuda_graphs import GraphDecoder
 
-        dec = self.decoders.pop(batch, None)
+        key = (batch, state_dtype)
+        dec = self.decoders.pop(key, None)
         if dec is None:
             while len(self.decoders) >= self.max_decoders:
                 self.decoders.popitem(last=False)
-            dec = GraphDecoder(self, batch)
-        self.decoders[batch] = dec
+            dec = GraphDecoder(self, batch, state_dtype=state_dtype)
+        self.decoders[key] = dec
         return dec

@@ -22,6 +22,9 @@ from sam_cli.mamba2 import InferenceState
 from sam_cli.model import SAM
 
 
+STATE_DTYPES = ("fp32", "model")
+
+
 @dataclass
 class DecodeOptions:
     max_new_tokens: int = 96
@@ -33,6 +36,13 @@ class DecodeOptions:
     loop_repeats: int = 4
     loop_ngram: int = 8
     seed: int | None = None
+    # The SSM state of GPU graph decoding: "fp32" (exact, as the reference) or "model" (the weights' dtype,
+    # as mamba_ssm's generate(): half the state bytes a step, faster at large batches, rounded each step).
+    state_dtype: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.state_dtype not in STATE_DTYPES:
+            raise ValueError(f"state_dtype must be one of {', '.join(STATE_DTYPES)}, not {self.state_dtype!r}")
 
     @property
     def greedy(self) -> bool:

@@ -15,6 +15,16 @@ weight rows once and applies it to every batch row); larger batches use cuBLAS. 
 batch. Rounding follows the eager model: the normalised input and every projection's output are rounded to
 the weight dtype, accumulations are fp32.
 
+Launch latency, not bytes, bounds these kernels at batch 1 (a 5-MB GEMV: 1.2 µs of bytes, ~5 µs a launch).
+On Hopper they are launched with programmatic dependent launch (PDL): a kernel may start while the one before
+it finishes, loads what no earlier kernel writes (its first slab of weights, the SSM state of its layer),
+then waits (`gdc_wait`) for the previous kernel's results. Each kernel lets the next one launch only after
+its own wait, so at most two kernels overlap and every write still follows the previous kernel's end.
+
+The LM head can fuse the greedy pick: every program packs its best (logit, index) into one int64 that
+orders like the logit (ties: the lower index, as torch.argmax) and merges it with an atomic max; the next
+step's first kernel unpacks the token id. That replaces a separate 50k-way argmax launch (15 µs at 130M).
+
 The convolution state is double-buffered: a program reads all of B and C's history (shared by every head of
 a group) while others may be writing theirs, so the new state goes to a second buffer (`conv_out`).
 
@@ -23,14 +33,47 @@ Imports Triton at import time: import this module only after `sam_cli.kernels.av
 
 from __future__ import annotations
 
+import functools
+import os
+
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from sam_cli import ssd
 
 MAX_GEMV_ROWS = 4
+PACKED_EMPTY = -(2**63)  # below every packed (logit, index) key: the initial value of an argmax slot
+
+
+@functools.lru_cache(maxsize=None)
+def _pdl_capable(device_index: int) -> bool:
+    return torch.cuda.get_device_capability(device_index) >= (9, 0)
+
+
+def use_pdl(t: Tensor) -> bool:
+    """Programmatic dependent launch for kernels on t's device: Hopper or newer, compiled (not Triton's
+    interpreter, which has no inline assembly), and not switched off with SAM_PDL=0."""
+    if not t.is_cuda or os.environ.get("TRITON_INTERPRET") == "1" or os.environ.get("SAM_PDL", "1") == "0":
+        return False
+    return _pdl_capable(t.device.index if t.device.index is not None else torch.cuda.current_device())
+
+
+def _launch_options(t: Tensor) -> dict:
+    pdl = use_pdl(t)
+    return {"PDL": pdl, "launch_pdl": True} if pdl else {"PDL": False}
+
+
+def unpack_argmax(packed: Tensor) -> Tensor:
+    """Token ids from packed argmax keys (see `_pack_argmax`)."""
+    return 0xFFFFFFFF - (packed & 0xFFFFFFFF)
+
+
+def argmax_ref(logits: Tensor) -> Tensor:
+    """What the fused pick computes: torch.argmax over the last dimension (first index of equal maxima)."""
+    return torch.argmax(logits, dim=-1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -69,6 +112,17 @@ def _prune_gemv(configs, named_args, **kwargs):
     return keep or configs[:1]
 
 
+@triton.jit
+def _pack_argmax(v, offs_n, valid):
+    """int64 keys ordering like the fp32 values v, ties to the lower index offs_n; invalid lanes lowest.
+    High word: the float's bits made order-preserving as a signed int; low word: 2^32 - 1 - index."""
+    bits = v.to(tl.int32, bitcast=True)
+    ordered = tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF).to(tl.int64)
+    low = (tl.full([], 1, tl.int64) << 32) - 1
+    key = (ordered << 32) | (low - offs_n.to(tl.int64))
+    return tl.where(valid, key, tl.full([], PACKED_EMPTY, tl.int64))
+
+
 def _block_m(m: int) -> int:
     if m > MAX_GEMV_ROWS:
         raise ValueError(f"the fused GEMV kernels take at most {MAX_GEMV_ROWS} rows, not {m}")
@@ -79,24 +133,43 @@ def _block_m(m: int) -> int:
 # 1. RMSNorm + matrix-vector product
 
 
-@triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M", "GATHER"],
+@triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M", "GATHER", "ARGMAX"],
                  prune_configs_by={"early_config_prune": _prune_gemv})
 @triton.jit
 def _rmsnorm_gemv_kernel(
     X, stride_x,  # rows to normalise (M, K) -- or the embedding table (V, K) when GATHER
-    IDS,  # (M,) token ids, when GATHER
+    IDS,  # (M,) token ids when GATHER, or packed argmax keys when PACKED_IDS
+    TOK_OUT,  # (M,) int64: the unpacked ids are written here when PACKED_IDS
     R_OUT, stride_r,  # (M, K) fp32: the residual stream, written when GATHER
     NW,  # (K,) norm weight
     W, stride_w,  # (N, K) weight, K contiguous
     OUT, stride_o,  # (M, N)
+    PACKED_OUT,  # (M,) int64 argmax keys, merged into when ARGMAX
     M, N, K, eps,
-    GATHER: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GATHER: tl.constexpr, PACKED_IDS: tl.constexpr, ARGMAX: tl.constexpr, PDL: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs_m = tl.arange(0, BLOCK_M)
     mm = offs_m < M
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mn = offs_n < N
+    w_rows = W + offs_n[:, None] * stride_w
+    # The first K slice of this program's weights: no kernel writes them, so with PDL the load overlaps
+    # the previous kernel; everything after gdc_wait may read its results.
+    offs_k = tl.arange(0, BLOCK_K)
+    kk = offs_k < K
+    w_first = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0)
+    if PDL:
+        gdc_wait()
+        gdc_launch_dependents()
     if GATHER:
-        rows = tl.load(IDS + offs_m, mask=mm, other=0).to(tl.int64)
+        if PACKED_IDS:  # the previous step's fused argmax
+            packed = tl.load(IDS + offs_m, mask=mm, other=0)
+            rows = ((tl.full([], 1, tl.int64) << 32) - 1) - (packed & ((tl.full([], 1, tl.int64) << 32) - 1))
+            tl.store(TOK_OUT + offs_m, rows, mask=mm & (pid == 0))
+        else:
+            rows = tl.load(IDS + offs_m, mask=mm, other=0).to(tl.int64)
     else:
         rows = offs_m.to(tl.int64)
     x_rows = X + rows[:, None] * stride_x
@@ -112,10 +185,8 @@ def _rmsnorm_gemv_kernel(
             tl.store(R_OUT + offs_m[:, None] * stride_r + offs_k[None, :], x, mask=mk & (pid == 0))
     rstd = 1.0 / tl.sqrt(ss / K + eps)
     # Pass 2: the normalised rows (rounded to the weight dtype, as the eager model's input to the Linear)
-    # against a BLOCK_N-row slab of W.
-    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-    mn = offs_n < N
-    # Products accumulate elementwise; one reduction over K at the end, not a cross-lane sum per slice.
+    # against a BLOCK_N-row slab of W. Products accumulate elementwise; one reduction over K at the end,
+    # not a cross-lane sum per slice. The first slice uses the weights loaded above.
     acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
@@ -123,32 +194,50 @@ def _rmsnorm_gemv_kernel(
         x = tl.load(x_rows + offs_k[None, :], mask=mm[:, None] & kk[None, :], other=0.0).to(tl.float32)
         nw = tl.load(NW + offs_k, mask=kk, other=0.0).to(tl.float32)
         h = (x * rstd[:, None] * nw[None, :]).to(W.dtype.element_ty).to(tl.float32)
-        w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
-                    other=0.0).to(tl.float32)
+        if k0 == 0:
+            w = w_first.to(tl.float32)
+        else:
+            w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0).to(tl.float32)
         acc3 += h[:, None, :] * w[None, :, :]
     out = tl.sum(acc3, axis=2).to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
     tl.store(OUT + offs_m[:, None] * stride_o + offs_n[None, :], out, mask=mm[:, None] & mn[None, :])
+    if ARGMAX:
+        best = tl.max(_pack_argmax(out.to(tl.float32), offs_n[None, :], mm[:, None] & mn[None, :]), axis=1)
+        # Most programs hold no new maximum: read first, and merge only a better key.
+        seen = tl.load(PACKED_OUT + offs_m, mask=mm, other=0)
+        tl.atomic_max(PACKED_OUT + offs_m, best, mask=mm & (best > seen))
 
 
 def rmsnorm_gemv(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, out: Tensor,
-                 ids: Tensor | None = None, residual_out: Tensor | None = None) -> Tensor:
+                 ids: Tensor | None = None, residual_out: Tensor | None = None, packed_ids: Tensor | None = None,
+                 ids_out: Tensor | None = None, argmax_out: Tensor | None = None) -> Tensor:
     """out[m] = Linear(RMSNorm(x[m])) for m < M <= MAX_GEMV_ROWS.
 
     With `ids`, x is the embedding table and row m is x[ids[m]]; those rows, in fp32, are also written to
-    `residual_out` (the start of the residual stream). Reference: `rmsnorm_gemv_ref`.
+    `residual_out` (the start of the residual stream). `packed_ids` instead of `ids`: argmax keys of the
+    previous step, whose ids are also written to `ids_out`. With `argmax_out` (int64, M, filled with
+    PACKED_EMPTY beforehand), each row's argmax over `out` is merged into it as a packed key
+    (`unpack_argmax` reads it). Reference: `rmsnorm_gemv_ref` (and `argmax_ref`).
     """
     K = x.shape[-1]
     N = weight.shape[0]
     M = out.shape[0]
     assert weight.stride(-1) == 1 and x.stride(-1) == 1 and out.stride(-1) == 1
+    if packed_ids is not None:
+        assert ids is None and ids_out is not None and packed_ids.dtype == ids_out.dtype == torch.int64
+        ids = packed_ids
     gather = ids is not None
     if gather:
         assert residual_out is not None and residual_out.dtype == torch.float32
+    if argmax_out is not None:
+        assert argmax_out.dtype == torch.int64 and argmax_out.shape == (M,) and argmax_out.is_contiguous()
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
     _rmsnorm_gemv_kernel[grid](
-        x, x.stride(0), ids if gather else x, residual_out if gather else out,
-        residual_out.stride(0) if gather else 0, norm_weight, weight, weight.stride(0), out, out.stride(0),
-        M, N, K, eps, GATHER=gather, BLOCK_M=_block_m(M))
+        x, x.stride(0), ids if gather else x, ids_out if packed_ids is not None else x,
+        residual_out if gather else out, residual_out.stride(0) if gather else 0, norm_weight, weight,
+        weight.stride(0), out, out.stride(0), argmax_out if argmax_out is not None else out,
+        M, N, K, eps, GATHER=gather, PACKED_IDS=packed_ids is not None, ARGMAX=argmax_out is not None,
+        BLOCK_M=_block_m(M), **_launch_options(out))
     return out
 
 
@@ -188,7 +277,7 @@ def _conv_ssm_step_kernel(
     A, DT_BIAS, D,  # (h,)
     Y, stride_y,  # (b, d_inner)
     d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group,
-    W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+    W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PDL: tl.constexpr,
 ):
     pid_p = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
@@ -203,6 +292,17 @@ def _conv_ssm_step_kernel(
     cin_row = CONV_IN + b * stride_cb
     cout_row = CONV_OUT + b * stride_cb
     dtype = ZX.dtype.element_ty
+
+    # This layer's SSM state was last written by this kernel one step ago: with PDL it is read before the
+    # wait, overlapping the in_proj kernel still running. It may be kept in fp32 or in the model dtype;
+    # the update is computed in fp32 either way.
+    s_ptrs = STATE + b * stride_sb + h * stride_sh + offs_p[:, None] * stride_sp + offs_n[None, :]
+    sm = mp[:, None] & mn[None, :]
+    s = tl.load(s_ptrs, mask=sm, other=0.0).to(tl.float32)
+    a_h = tl.load(A + h).to(tl.float32)
+    if PDL:
+        gdc_wait()
+        gdc_launch_dependents()
 
     # Convolution: this program's x channels, and its group's B and C (recomputed by every program of the
     # group: 2 * dstate channels of 4 taps, from L2); one program per group and row writes their history.
@@ -221,12 +321,9 @@ def _conv_ssm_step_kernel(
     # S = exp(dt A) S + dt x B^T;  y = S C + D x, with dt = softplus(dt_raw + dt_bias).
     dt = tl.load(xbc_row + conv_dim + h).to(tl.float32) + tl.load(DT_BIAS + h).to(tl.float32)
     dt = _softplus(dt)
-    dA = tl.exp(dt * tl.load(A + h).to(tl.float32))
-    s_ptrs = STATE + b * stride_sb + h * stride_sh + offs_p[:, None] * stride_sp + offs_n[None, :]
-    sm = mp[:, None] & mn[None, :]
-    s = tl.load(s_ptrs, mask=sm, other=0.0)
+    dA = tl.exp(dt * a_h)
     s = s * dA + (dt * x)[:, None] * Bv[None, :]
-    tl.store(s_ptrs, s, mask=sm)
+    tl.store(s_ptrs, s.to(STATE.dtype.element_ty), mask=sm)
     y = tl.sum(s * Cv[None, :], axis=1) + tl.load(D + h).to(tl.float32) * x
     tl.store(Y + b * stride_y + h * headdim + offs_p, y.to(dtype), mask=mp)
 
@@ -235,13 +332,14 @@ def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight
                   ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int
                   ) -> Tensor:
     """One token through conv + SSM for every row. Reads conv_in, writes the shifted history to conv_out
-    (a different buffer), updates ssm_state (b, h, p, n) in place and writes y (b, d_inner).
-    Reference: `conv_ssm_step_ref`."""
+    (a different buffer), updates ssm_state (b, h, p, n) in place and writes y (b, d_inner). The state may
+    be fp32 or the model dtype (computed in fp32, stored rounded). Reference: `conv_ssm_step_ref`."""
     b, h, p, n = ssm_state.shape
     conv_dim, w = conv_weight.shape
     assert conv_in.shape == conv_out.shape == (b, conv_dim, w) and conv_in.data_ptr() != conv_out.data_ptr()
     assert conv_in.stride() == conv_out.stride() and conv_in.stride(-1) == 1 and conv_weight.is_contiguous()
-    assert ssm_state.stride(-1) == 1 and ssm_state.dtype == torch.float32 and zxbcdt.stride(-1) == 1
+    assert ssm_state.stride(-1) == 1 and ssm_state.dtype in (torch.float32, torch.float16, torch.bfloat16)
+    assert zxbcdt.stride(-1) == 1
     assert conv_bias is not None and y.stride(-1) == 1
     # 4 head-dim rows of the state a program: at batch 1 that is 384 programs for the 130M model's 24 heads.
     # Measured on an H200 (profile_decode.py): 3.8 us a layer (130M) and 5.2 us (2.7B) against 4.8 and 9.7
@@ -253,7 +351,7 @@ def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight
         zxbcdt, zxbcdt.stride(0), conv_in, conv_out, conv_in.stride(0), conv_in.stride(1), conv_weight, conv_bias,
         ssm_state, ssm_state.stride(0), ssm_state.stride(1), ssm_state.stride(2), A, dt_bias, D, y, y.stride(0),
         d_inner, conv_dim, p, n, ngroups, h // ngroups,
-        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=warps)
+        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=warps, **_launch_options(y))
     return y
 
 
@@ -286,11 +384,20 @@ def _gated_norm_gemv_add_kernel(
     W, stride_w,  # (N, K) out_proj weight
     R, stride_r,  # (M, N) fp32 residual stream, updated in place
     M, N, K, eps,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    PDL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs_m = tl.arange(0, BLOCK_M)
     mm = offs_m < M
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mn = offs_n < N
+    w_rows = W + offs_n[:, None] * stride_w
+    offs_k = tl.arange(0, BLOCK_K)
+    kk = offs_k < K
+    w_first = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0)  # before the wait
+    if PDL:
+        gdc_wait()
+        gdc_launch_dependents()
     ss = tl.zeros([BLOCK_M], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
@@ -300,8 +407,6 @@ def _gated_norm_gemv_add_kernel(
         gv = yv * (zv * tl.sigmoid(zv))
         ss += tl.sum(gv * gv, axis=1)
     rstd = 1.0 / tl.sqrt(ss / K + eps)
-    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-    mn = offs_n < N
     acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
@@ -311,8 +416,10 @@ def _gated_norm_gemv_add_kernel(
         zv = tl.load(Z + offs_m[:, None] * stride_z + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
         gw = tl.load(GW + offs_k, mask=kk, other=0.0).to(tl.float32)
         gn = (yv * (zv * tl.sigmoid(zv)) * rstd[:, None] * gw[None, :]).to(Y.dtype.element_ty).to(tl.float32)
-        w = tl.load(W + offs_n[:, None] * stride_w + offs_k[None, :], mask=mn[:, None] & kk[None, :],
-                    other=0.0).to(tl.float32)
+        if k0 == 0:
+            w = w_first.to(tl.float32)
+        else:
+            w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0).to(tl.float32)
         acc3 += gn[:, None, :] * w[None, :, :]
     out = tl.sum(acc3, axis=2).to(W.dtype.element_ty).to(tl.float32)
     r_ptrs = R + offs_m[:, None] * stride_r + offs_n[None, :]
@@ -329,7 +436,8 @@ def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tenso
     assert residual.dtype == torch.float32 and residual.shape == (M, N)
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
     _gated_norm_gemv_add_kernel[grid](y, y.stride(0), z, z.stride(0), norm_weight, weight, weight.stride(0),
-                                      residual, residual.stride(0), M, N, K, eps, BLOCK_M=_block_m(M))
+                                      residual, residual.stride(0), M, N, K, eps, BLOCK_M=_block_m(M),
+                                      **_launch_options(residual))
     return residual
 
 
