@@ -238,6 +238,8 @@ def test_bad_options(tiny_model_dir, clips, tmp_path):
     assert_clean_error(sam("describe", str(clips["short"]), "--format", "xml", model=tiny_model_dir),
                        "unknown format", code=2)
     assert_clean_error(sam("describe", model=tiny_model_dir), "no input", code=2)
+    assert_clean_error(sam("--state-dtype", "fp8", "describe", str(clips["short"]), model=tiny_model_dir),
+                       "--state-dtype fp8", code=2)
 
 
 def test_one_bad_file_among_good_ones(tiny_model_dir, clips):
@@ -315,7 +317,9 @@ def test_batch_command_resumes(tiny_model_dir, tmp_path):
     assert p.returncode == 1  # one file failed
     rows = [json.loads(l) for l in out_file.read_text().splitlines()]
     assert len(rows) == 5 and sum("error" in r for r in rows) == 1
-    p = sam("batch", str(folder), "--output", str(out_file), "--max-tokens", "3", model=tiny_model_dir)
+    # --state-dtype only changes GPU decoding; accepted everywhere, and the finished files are kept
+    p = sam("batch", str(folder), "--output", str(out_file), "--max-tokens", "3", "--state-dtype", "model",
+            model=tiny_model_dir)
     assert len(out_file.read_text().splitlines()) == 5
     assert "4 already done" in err(p) or "already done" in err(p)
 
