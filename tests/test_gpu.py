@@ -153,6 +153,37 @@ def test_triton_decode_kernels_match_references(dtype, m):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 3])
+def test_fused_argmax_and_packed_ids(dtype, m):
+    """The LM head's fused greedy pick = torch.argmax of the same logits (ties: the first index), and the
+    next step's gather unpacks it."""
+    torch.manual_seed(6)
+    K, N, V = 768, 50280, 50280
+    nw = (1 + 0.2 * torch.randn(K, device=DEV)).to(dtype)
+    W = (torch.randn(N, K, device=DEV) / 30).to(dtype)
+    W[31000:] = W[17]  # many rows equal to row 17: ties, whichever of them is the maximum
+    for trial in range(5):
+        x = torch.randn(m, K, device=DEV) * (1 + trial)
+        out = torch.empty(m, N, device=DEV, dtype=dtype)
+        packed = torch.full((m,), T.PACKED_EMPTY, device=DEV, dtype=torch.long)
+        T.rmsnorm_gemv(x, nw, W, 1e-5, out, argmax_out=packed)
+        assert torch.equal(T.unpack_argmax(packed), T.argmax_ref(out))
+    neg = torch.full((m, 300), 0.0, device=DEV, dtype=dtype)  # all logits equal: index 0
+    packed = torch.full((m,), T.PACKED_EMPTY, device=DEV, dtype=torch.long)
+    T.rmsnorm_gemv(x, nw, -W[17:18].expand(300, K).contiguous(), 1e-5, neg, argmax_out=packed)
+    assert T.unpack_argmax(packed).tolist() == [0] * m
+    emb = torch.randn(V, K, device=DEV).to(dtype)
+    ids = T.unpack_argmax(packed[:m]) + torch.arange(m, device=DEV) * 7
+    keyed = (torch.randint(-2**31, 2**31 - 1, (m,), device=DEV) << 32) | (0xFFFFFFFF - ids)
+    tok, r = torch.full((m,), -1, device=DEV), torch.empty(m, K, device=DEV)
+    out = torch.empty(m, 3352, device=DEV, dtype=dtype)
+    T.rmsnorm_gemv(emb, nw, W[:3352], 1e-5, out, packed_ids=keyed, ids_out=tok, residual_out=r)
+    ref, rref = T.rmsnorm_gemv_ref(emb, nw, W[:3352], 1e-5, ids=ids)
+    assert torch.equal(tok, ids) and torch.equal(r, rref)
+    check("rmsnorm_gemv/packed_gather", out, ref, TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ngroups", [1, 2])
 def test_conv_ssm_step_matches_reference(dtype, ngroups):
     torch.manual_seed(3)
@@ -177,6 +208,13 @@ def test_conv_ssm_step_matches_reference(dtype, ngroups):
     check("conv_ssm_step/y", y, y_ref, tol)
     check("conv_ssm_step/state", s, s_ref, tol)
     assert torch.equal(cout, cs_ref), "the shifted convolution history is copied exactly"
+    if dtype != torch.float32:  # the state kept in the model dtype: computed in fp32, stored rounded
+        s_low, y_low = s0.to(dtype), torch.empty_like(y)
+        s_ref = s_low.float()
+        y_ref = T.conv_ssm_step_ref(zx, cs.clone(), cw, cb, s_ref, A, dtb, D, d_inner, ngroups)
+        T.conv_ssm_step(zx, cs, cout, cw, cb, s_low, A, dtb, D, y_low, d_inner, ngroups)
+        check("conv_ssm_step/low_state_y", y_low, y_ref, tol)
+        check("conv_ssm_step/low_state", s_low, s_ref.to(dtype), tol)
 
 
 # --- 3. the model: prefill and step ---------------------------------------------------------------------
@@ -260,6 +298,56 @@ def test_graph_bf16_logits_close_to_eager():
         for tok in inputs:  # the same inputs through the eager step
             logits = fast.step(tok, st)
     check("graph_bf16/logits", dec.logits.float(), logits, MODEL_TOL[torch.bfloat16])
+
+
+def test_programmatic_dependent_launch_changes_nothing(monkeypatch):
+    """PDL lets a kernel start before the previous one ends; the tokens and logits must be bit-identical
+    to launching without it, over many replays (a race would show as a difference)."""
+    lm = make_lm(torch.float32, n_layer=4)
+    fast = fast_lm_for(lm)
+    ids = torch.randint(0, 1000, (1, 40), device=DEV)
+    runs = []
+    for pdl in ("0", "1"):
+        monkeypatch.setenv("SAM_PDL", pdl)
+        with torch.inference_mode():
+            dec = GraphDecoder(fast, 1, variants=("fused",))
+            logits, _ = fast.forward(ids, return_state=True, num_last_tokens=1, out_state=dec.state)
+            first = logits[:, -1].argmax(-1)
+            toks = [first.tolist()] + list(dec.tokens_after(first, 199))
+        runs.append((toks, dec.logits.clone(), [s.clone() for s in dec.state.ssm_states]))
+    assert runs[0][0] == runs[1][0]
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][2], runs[1][2]))
+
+
+@pytest.mark.parametrize("variant,batch", [("fused", 1), ("library", 5)])
+def test_state_in_the_model_dtype(variant, batch):
+    """state_dtype = the model dtype (as mamba_ssm keeps it). Teacher-forced steps with a bf16 state stay
+    close to those with the fp32 state; the graph decoder with a bf16 state = eager steps on a bf16 state."""
+    lm = make_lm(torch.bfloat16)
+    fast = fast_lm_for(lm)
+    ids = torch.randint(0, 1000, (batch, 40), device=DEV)
+    with torch.inference_mode():
+        _, st = fast.forward(ids, return_state=True)
+        low = fast.allocate_state(batch, torch.bfloat16)
+        low.copy_(st)
+        assert low.ssm_states[0].dtype == torch.bfloat16
+        for t in range(8):
+            tok = torch.randint(0, 1000, (batch,), device=DEV)
+            check(f"state_dtype/step{t}", fast.step(tok, low), fast.step(tok, st), MODEL_TOL[torch.bfloat16])
+        dec = GraphDecoder(fast, batch, variants=(variant,), state_dtype=torch.bfloat16)
+        assert dec.state.ssm_states[0].dtype == torch.bfloat16
+        fast.forward(ids, return_state=True, num_last_tokens=1, out_state=dec.state)
+        eager = dec.state.clone()
+        dec.tokens[0].fill_(5)
+        dec.replay()
+        inputs = [torch.full((batch,), 5, device=DEV)] + [dec.tokens[k].clone() for k in range(1, dec.steps)]
+        for tok in inputs:
+            logits = fast.step(tok, eager)
+        if variant == "library":  # the very kernels of the eager step: the same picks
+            assert torch.equal(dec.tokens[dec.steps], logits.argmax(-1))
+        else:
+            check("state_dtype/graph_logits", dec.logits.float(), logits, MODEL_TOL[torch.bfloat16])
 
 
 def test_greedy_batched_equals_single():
