@@ -7,7 +7,9 @@ Random weights. Each model continues a random prompt of --prompt tokens (64 audi
 greedy tokens. Per-step time = (T(new tokens) - T(1 token)) / (new - 1): both runs do the same prefill, so
 the difference is decoding only, measured the same way for all three (median of --repeats after warm-up).
 - ours: sam_cli.cuda_graphs.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
-  tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms).
+  tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms). With
+  --state-dtypes fp32,model (the default) twice: the fp32 SSM state (our default) and the state in the
+  model dtype (`--state-dtype model`; what upstream keeps).
 - upstream: mamba_ssm MambaLMHeadModel.generate(cg=True) with the same weights.
 - transformer: transformers' GPTNeoX (Pythia shapes) with its KV cache, model.generate, greedy.
 - floor: the bytes one step must read (weights; at batch > 1 also the fp32 SSM state read and written)
@@ -82,15 +84,18 @@ def param_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())  # tied weights counted once
 
 
-def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int) -> dict[str, Any]:
+def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int, state: str = "fp32"
+               ) -> dict[str, Any]:
     from sam_cli.cuda_graphs import greedy_tokens
     from sam_cli.fast_mamba2 import fast_lm_for
 
     fast = fast_lm_for(lm)
     b = ids.shape[0]
-    build = sync_time(lambda: fast.decoder(b))
-    dec = fast.decoder(b)
-    s = per_step(lambda n: greedy_tokens(fast, ids, n), new, repeats)
+    sdt = None if state == "fp32" else lm.dtype
+    fast.decoders.clear()  # one decoder (one static state) at a time
+    build = sync_time(lambda: fast.decoder(b, sdt))
+    dec = fast.decoder(b, sdt)
+    s = per_step(lambda n: greedy_tokens(fast, ids, n, state_dtype=sdt), new, repeats)
     # The graph alone: STEPS_PER_GRAPH steps a replay, no host work.
     dec.replay()
     graph_ms = sync_time(lambda: [dec.replay() for _ in range(10)]) * 1e3 / (10 * dec.steps)
@@ -175,6 +180,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip", default="", help="comma list of: upstream, transformer")
+    ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script")
@@ -206,7 +212,9 @@ def main() -> None:
                 row: dict[str, Any] = {"size": size, "batch": batch, "weight_bytes": wbytes,
                                        "floor_ms": wbytes / bw / 1e6,
                                        "floor_with_state_ms": (wbytes + 2 * batch * state_bytes) / bw / 1e6}
-                row["ours"] = guarded(lambda: bench_ours(lm, ids, args.new, args.repeats))
+                for st in args.state_dtypes.split(","):
+                    key = "ours" if st == "fp32" else f"ours_{st}_state"
+                    row[key] = guarded(lambda st=st: bench_ours(lm, ids, args.new, args.repeats, st))
                 if "upstream" not in skip:
                     row["upstream"] = guarded(lambda: bench_upstream(lm, ids, args.new, args.repeats))
                 if "transformer" not in skip:
@@ -243,15 +251,20 @@ def table(results: dict[str, Any]) -> str:
     lines = [f"device: {results['device']}; copy bandwidth {results['bandwidth_GBps']:.0f} GB/s; {results['dtype']}; "
              f"prompt {results['prompt']}, {results['new']} new tokens; ms/step (tok/s)",
              "| size | batch | ours | ours graph only | variant | upstream cg | transformer | floor (weights) | "
-             "floor (+state) | ours/upstream speed-up | ours / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "floor (+state) | ours/upstream speed-up | ours / floor | ours, model-dtype state | its speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
-        o, u, t = r["ours"], r.get("upstream", {}), r.get("transformer", {})
+        o, u, t = r.get("ours", {}), r.get("upstream", {}), r.get("transformer", {})
+        m = r.get("ours_model_state", {})
         cell = lambda d: f"{_ms(d)} ({d['tok_per_s']:.0f})" if "ms_per_step" in d else "err"  # noqa: E731
-        sp = f"{u['ms_per_step'] / o['ms_per_step']:.2f}x" if "ms_per_step" in o and "ms_per_step" in u else "-"
+        def speedup(d: dict[str, Any]) -> str:
+            return f"{u['ms_per_step'] / d['ms_per_step']:.2f}x" if "ms_per_step" in d and "ms_per_step" in u else "-"
+
+        sp = speedup(o)
         fl = f"{o['ms_per_step'] / r['floor_ms']:.2f}" if "ms_per_step" in o else "-"
         lines.append(f"| {r['size']} | {r['batch']} | {cell(o)} | {_ms(o, 'graph_ms_per_step')} | {o.get('variant', '-')} "
-                     f"| {cell(u)} | {cell(t)} | {r['floor_ms']:.3f} | {r['floor_with_state_ms']:.3f} | {sp} | {fl} |")
+                     f"| {cell(u)} | {cell(t)} | {r['floor_ms']:.3f} | {r['floor_with_state_ms']:.3f} | {sp} | {fl} "
+                     f"| {cell(m) if m else '-'} ({m.get('variant', '-')}) | {speedup(m)} |")
     return "\n".join(lines)
 
 

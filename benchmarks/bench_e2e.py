@@ -10,7 +10,9 @@ guard are switched off, so random weights cannot stop early and flatter the numb
 2. throughput: sam_cli.batch.run_windows (what `sam batch` runs per batch: GPU fbank, encoder, grouped
    prefill, CUDA-graph decode, detokenise) on in-memory windows; clips/s and the mean GPU utilisation
    (NVML, sampled every 20 ms). With --files, also `run_batch` over that many WAV files on disk (decoding
-   threads, resumable output) at the largest batch, for the 130M shape.
+   threads or processes, resumable output) at the largest batch, for the 130M shape: the whole run's rate
+   and the steady rate (from the first finished batch to the end: without start-up and pipeline fill).
+   --state-dtypes fp32,model runs the throughput rows with both SSM-state dtypes (`--state-dtype`).
 3. memory: peak allocated against generated length (must stay flat) and against audio length.
 Warm-up (kernel compile, autotune, graph capture) is run first and reported apart ("build").
 """
@@ -24,6 +26,7 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +159,11 @@ def throughput(model: SAM, batch: int, opts: DecodeOptions, pool: list[torch.Ten
 
 def files_throughput(model: SAM, nfiles: int, batch: int, opts: DecodeOptions, workers: int,
                      processes: bool = False) -> dict[str, Any]:
+    marks: list[tuple[float, int]] = []
+
+    def progress(done: int, total: int, rate: float, eta: float) -> None:
+        marks.append((time.perf_counter(), done))
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "clips"
         folder.mkdir()
@@ -168,9 +176,13 @@ def files_throughput(model: SAM, nfiles: int, batch: int, opts: DecodeOptions, w
         run_batch(model, [folder], out, **kw)  # warm (then rerun fresh)
         out.unlink()
         with Utilisation() as util:
-            s = run_batch(model, [folder], out, **kw)
+            s = run_batch(model, [folder], out, progress=progress, **kw)
+        first = next(((t, n) for t, n in marks if n >= batch), marks[-1])
+        last = marks[-1]
+        steady = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None
         return {"files": nfiles, "batch": batch, "workers": workers, "processes": processes,
-                "clips_per_s": s.done / s.seconds, "gpu_util_pct": util.mean, "errors": s.failed}
+                "state_dtype": opts.state_dtype, "clips_per_s": s.done / s.seconds, "steady_clips_per_s": steady,
+                "gpu_util_pct": util.mean, "errors": s.failed}
 
 
 def memory(model: SAM, opts: DecodeOptions, pool: list[torch.Tensor], seconds: list[int]) -> dict[str, Any]:
@@ -219,6 +231,7 @@ def main() -> None:
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script (--sizes tiny)")
     ap.add_argument("--memory-seconds", default="10,60,300", help="audio lengths of the memory sweep")
+    ap.add_argument("--state-dtypes", default="fp32", help="SSM-state dtypes of the throughput rows: fp32,model")
     args = ap.parse_args()
     global DEVICE
     DEVICE = args.device
@@ -244,13 +257,15 @@ def main() -> None:
         model = build(size, torch.bfloat16 if DEVICE == "cuda" else torch.float32)
         r: dict[str, Any] = {"model_build_s": time.perf_counter() - t0}
         r["latency"] = guarded(lambda: latency(model, opts, pool))
-        r["throughput"] = [guarded(lambda b=b: throughput(model, b, opts, pool, args.seconds))
-                           for b in map(int, args.batches.split(","))]
+        states = [replace(opts, state_dtype=st) for st in args.state_dtypes.split(",")]
+        r["throughput"] = [guarded(lambda b=b, o=o: {**throughput(model, b, o, pool, args.seconds),
+                                                     "state_dtype": o.state_dtype})
+                           for o in states for b in map(int, args.batches.split(","))]
         if size in ("130m", "tiny"):
             if args.files:
-                r["sam_batch_files"] = [guarded(lambda w=w: files_throughput(
-                    model, args.files, max(map(int, args.batches.split(","))), opts, int(w.rstrip("p")),
-                    processes=w.endswith("p"))) for w in args.workers.split(",")]
+                r["sam_batch_files"] = [guarded(lambda w=w, o=o: files_throughput(
+                    model, args.files, max(map(int, args.batches.split(","))), o, int(w.rstrip("p")),
+                    processes=w.endswith("p"))) for o in states for w in args.workers.split(",")]
             r["memory"] = guarded(lambda: memory(model, opts, pool, [int(x) for x in args.memory_seconds.split(",")]))
         res["sizes"][size] = r
         print(json.dumps({size: r}), flush=True)
@@ -266,8 +281,8 @@ def main() -> None:
 
 def table(res: dict[str, Any]) -> str:
     lines = [f"device: {res['device']}; bf16; 10-s clips; {res['new_tokens']} new tokens",
-             "| size | 1 clip: encode / prefill / decode / total ms | batch | clips/s | GPU util % | build s |",
-             "|---|---|---|---|---|---|"]
+             "| size | 1 clip: encode / prefill / decode / total ms | batch | SSM state | clips/s | GPU util % | build s |",
+             "|---|---|---|---|---|---|---|"]
     for size, r in res["sizes"].items():
         lat = r["latency"]
         ls = (f"{lat['encode_ms']:.1f} / {lat['prefill_ms']:.1f} / {lat['decode_ms']:.1f} / {lat['total_ms']:.1f}"
@@ -275,17 +290,20 @@ def table(res: dict[str, Any]) -> str:
         for t in r["throughput"]:
             if "clips_per_s" in t:
                 u = f"{t['gpu_util_pct']:.0f}" if t.get("gpu_util_pct") is not None else "-"
-                lines.append(f"| {size} | {ls} | {t['batch']} | {t['clips_per_s']:.0f} | {u} | {t['build_s']:.1f} |")
+                lines.append(f"| {size} | {ls} | {t['batch']} | {t.get('state_dtype', 'fp32')} | {t['clips_per_s']:.0f} "
+                             f"| {u} | {t['build_s']:.1f} |")
             else:
-                lines.append(f"| {size} | {ls} | ? | {t.get('error', 'err')} | | |")
+                lines.append(f"| {size} | {ls} | ? | | {t.get('error', 'err')} | | |")
         files = r.get("sam_batch_files", [])
         for f in files if isinstance(files, list) else [files]:
             if "clips_per_s" in f:
                 how = "processes" if f.get("processes") else "threads"
+                steady = f"{f['steady_clips_per_s']:.0f}" if f.get("steady_clips_per_s") else "-"
                 lines.append(f"| {size} | `sam batch` over {f['files']} WAV files, {f['workers']} decode {how} | "
-                             f"{f['batch']} | {f['clips_per_s']:.0f} | {f['gpu_util_pct'] or 0:.0f} | |")
+                             f"{f['batch']} | {f.get('state_dtype', 'fp32')} | {f['clips_per_s']:.0f} whole run, "
+                             f"{steady} steady | {f['gpu_util_pct'] or 0:.0f} | |")
             else:
-                lines.append(f"| {size} | `sam batch` files | | {f.get('error')} | | |")
+                lines.append(f"| {size} | `sam batch` files | | | {f.get('error')} | | |")
         if "memory" in r:
             lines.append(f"\nmemory ({size}): {json.dumps(r['memory'])}")
     return "\n".join(lines)
