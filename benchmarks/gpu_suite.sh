@@ -8,7 +8,8 @@
 # every kernel afresh on a new machine: expect 1-2 minutes of compilation in the tests alone).
 #
 # DECODE_ARGS and E2E_ARGS replace the benchmarks' default arguments (e.g. DECODE_ARGS="--sizes 130m
-# --batches 1,64 --skip transformer" to iterate on one shape).
+# --batches 1,64 --skip transformer" to iterate on one shape). PROFILE_ARGS, when set, also runs
+# profile_decode.py with them after the benchmarks (kernel times per step).
 #
 # Each stage gets what is left of SUITE_SECONDS (default 510 s, for a 540 s device command), so a slow
 # stage cannot starve the table. Benchmarks print one JSON line per finished row; the tables are rebuilt
@@ -57,6 +58,13 @@ if [ "$WHAT" != tests ]; then
   timeout "$(cap $(( $(left) - 8 )))" python3 benchmarks/bench_e2e.py ${E2E_ARGS:---files 1024 --workers 8,8p,14p} --json "$OUT/e2e.json" \
     > "$OUT/e2e.log" 2>&1
   echo "bench_e2e exit $?" >> "$OUT/e2e.log"
+
+  if [ -n "${PROFILE_ARGS:-}" ]; then
+    echo "== profile_decode ($(left) s left)"
+    timeout "$(cap $(( $(left) - 8 )))" python3 benchmarks/profile_decode.py $PROFILE_ARGS > "$OUT/profile.log" 2>&1
+    echo "profile_decode exit $?" >> "$OUT/profile.log"
+    grep -v "^{" "$OUT/profile.log" | tail -25
+  fi
 
   echo "== summary ($(left) s left)"
   grep -E "Error|error|Traceback" "$OUT/decode.log" "$OUT/e2e.log" | head -20
