@@ -46,6 +46,7 @@ from sam_cli import ssd
 
 MAX_GEMV_ROWS = 4
 PACKED_EMPTY = -(2**63)  # below every packed (logit, index) key: the initial value of an argmax slot
+_PACKED_EMPTY = tl.constexpr(PACKED_EMPTY)  # the same, readable inside kernels (globals must be constexpr)
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,7 +121,7 @@ def _pack_argmax(v, offs_n, valid):
     ordered = tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF).to(tl.int64)
     low = (tl.full([], 1, tl.int64) << 32) - 1
     key = (ordered << 32) | (low - offs_n.to(tl.int64))
-    return tl.where(valid, key, tl.full([], PACKED_EMPTY, tl.int64))
+    return tl.where(valid, key, tl.full([], _PACKED_EMPTY, tl.int64))
 
 
 def _block_m(m: int) -> int:
