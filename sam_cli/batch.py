@@ -18,7 +18,8 @@
   enough that the decode threads' share of the interpreter becomes the limit (benchmarks/
   bench_host_decode.py); they ignore Ctrl-C (the parent stops them) and exit when the parent dies.
 - The model runs batched across files: windows of several files fill one batch of `batch_size`; a file's
-  row is written when all its windows are done. On CUDA out-of-memory the batch size halves and the batch
+  row is written when all its windows are done. The model runs in its own thread, one batch in flight, so
+  reading the next batch's windows (and writing the last batch's rows) overlaps the model's work. On CUDA out-of-memory the batch size halves and the batch
   is retried, down to 1, after which that window's file gets an error row.
 """
 
@@ -441,6 +442,48 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.cuda.OutOfMemoryError)
 
 
+class _ModelThread:
+    """One long-lived daemon thread that runs one call at a time (the model on a batch), so the caller can
+    go on reading audio meanwhile. Errors are raised in the caller by `result()`. Daemon: on Ctrl-C the
+    process does not wait for a batch whose rows would not be written anyway."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.jobs: queue.Queue = queue.Queue()
+        self.done: queue.Queue = queue.Queue(maxsize=1)
+        self.busy = False
+        self.thread = threading.Thread(target=self._work, name="sam-model", daemon=True)
+
+    def __enter__(self) -> _ModelThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.jobs.put(None)  # the thread ends after the call in flight, if any
+
+    def _work(self) -> None:
+        if self.device.type == "cuda":  # the current device is per thread
+            torch.cuda.set_device(self.device)
+        while (job := self.jobs.get()) is not None:
+            fn, args = job
+            try:
+                self.done.put((True, fn(*args)))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                self.done.put((False, e))
+
+    def start(self, fn: Callable, *args: object) -> None:
+        assert not self.busy
+        self.busy = True
+        self.jobs.put((fn, args))
+
+    def result(self) -> object:
+        ok, value = self.done.get()
+        self.busy = False
+        if not ok:
+            raise value
+        return value
+
+
 @dataclass
 class _File:
     path: Path
@@ -459,30 +502,43 @@ class _Runner:
         self.progress, self.summary, self.total = progress, summary, total
         self.t0 = time.perf_counter()
         self.unsynced = False
+        self.in_flight: list[tuple[_File, A.AudioWindow]] = []
 
     def run(self, events: Iterator[_Event], files: list[_File]) -> None:
+        """Read events and run full batches on the model thread: while it runs batch k, this thread takes
+        the windows of batch k + 1 off the decoders and writes the rows batch k - 1 finished."""
         self._report()
         pending: list[tuple[_File, A.AudioWindow]] = []
-        for ev in events:
-            f = files[ev.file]
-            if ev.error is not None:
-                self._finish(f, {"error": ev.error})
-            elif ev.window is not None:
-                pending.append((f, ev.window))
-                if len(pending) >= self.batch_size:
-                    self._run_batch(pending)
-                    pending = []
-            else:
-                f.count = ev.count
-                self._maybe_finish(f)
-            self._sync()
-        if pending:
-            self._run_batch(pending)
+        with _ModelThread(getattr(self.model, "device", torch.device("cpu"))) as model:
+            for ev in events:
+                f = files[ev.file]
+                if ev.error is not None:
+                    self._finish(f, {"error": ev.error})
+                elif ev.window is not None:
+                    pending.append((f, ev.window))
+                    if len(pending) >= self.batch_size:
+                        self._submit(model, pending)
+                        pending = []
+                else:
+                    f.count = ev.count
+                    self._maybe_finish(f)
+                self._sync()
+            if pending:
+                self._submit(model, pending)
+            self._collect(model)
             self._sync()
 
-    def _run_batch(self, pending: list[tuple[_File, A.AudioWindow]]) -> None:
+    def _submit(self, model: _ModelThread, pending: list[tuple[_File, A.AudioWindow]]) -> None:
+        self._collect(model)  # one batch in flight at a time: rows are written in batch order
         pending = [(f, w) for f, w in pending if not f.finished]  # a file may have failed meanwhile
-        texts = self._infer([w for _, w in pending])
+        model.start(self._infer, [w for _, w in pending])
+        self.in_flight = pending
+
+    def _collect(self, model: _ModelThread) -> None:
+        if not model.busy:
+            return
+        texts = model.result()
+        pending, self.in_flight = self.in_flight, []
         for (f, w), text in zip(pending, texts):
             if f.finished:
                 continue

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -468,3 +469,27 @@ def test_out_of_memory_at_batch_size_one_fails_only_that_file(model, tmp_path):
 
     with pytest.raises(RuntimeError, match="a bug"):  # anything else is not swallowed
         run_batch(model, [data], tmp_path / "r2.jsonl", batch_fn=broken)
+
+
+def test_model_runs_beside_the_reader_and_a_failing_batch_keeps_earlier_rows(model, tmp_path):
+    # The model runs on its own thread (one batch in flight) while this one reads the next batch's windows;
+    # an error there still reaches the caller, and the rows of batches finished before it are kept once.
+    data = make_data(tmp_path)
+    threads, calls = set(), []
+
+    def third_batch_fails(model, wins, ids, opts, timings):
+        threads.add(threading.current_thread().name)
+        calls.append(len(wins))
+        if len(calls) == 3:
+            raise RuntimeError("a bug in batch 3")
+        return run_windows(model, wins, ids, opts, timings)
+
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(RuntimeError, match="batch 3"):
+        run_batch(model, [data], out, opts=OPTS, batch_size=2, workers=1, batch_fn=third_batch_fails)
+    assert threads == {"sam-model"}
+    before = read_records(out)
+    assert before and len({r["file"] for r in before}) == len(before)
+    summary = run_batch(model, [data], out, opts=OPTS, batch_size=2)
+    rows = read_records(summary.output)
+    assert len(rows) == len({r["file"] for r in rows}) == summary.skipped + summary.done + summary.failed
