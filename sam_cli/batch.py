@@ -11,12 +11,13 @@
 - Shards (--shard I/N, or RANK / WORLD_SIZE under torchrun) each write their own file,
   `results.shard-I-of-N.jsonl` next to `results.jsonl` (concatenate them afterwards; for csv/tsv keep
   one header). A lock file (`.results.jsonl.lock`) stops two runs from writing the same output at once.
-- Decoding runs in background THREADS by default: the heavy parts (libsndfile, ffmpeg in its own process,
-  torch's resampler) release the GIL, threads need no pickling of samples, never fork a process that holds
-  a CUDA context, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue). With
-  `processes=True` (`--processes`) the same work runs in spawned worker processes instead, for GPUs fast
-  enough that the decode threads' share of the interpreter becomes the limit (benchmarks/
-  bench_host_decode.py); they ignore Ctrl-C (the parent stops them) and exit when the parent dies.
+- Decoding runs in background THREADS on the CPU and for short runs: the heavy parts (libsndfile, ffmpeg
+  in its own process, torch's resampler) release the GIL, threads need no pickling of samples, start at
+  once, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue). With `processes=True`
+  (`--processes`; the default on a GPU for 1000 files or more) the same work runs in spawned worker
+  processes (never forked from a CUDA process), since on a fast GPU the decode threads' share of the
+  interpreter is the limit (BENCHMARKS.md); they ignore Ctrl-C (the parent stops them) and exit when the
+  parent dies.
 - The model runs batched across files: windows of several files fill one batch of `batch_size`; a file's
   row is written when all its windows are done. The model runs in its own thread, one batch in flight, so
   reading the next batch's windows (and writing the last batch's rows) overlaps the model's work. On CUDA out-of-memory the batch size halves and the batch
@@ -618,9 +619,20 @@ class _Runner:
 # The runner
 
 
+PROCESSES_FROM_FILES = 1000  # below this, the processes' start-up (seconds) costs more than they save
+
+
+def auto_processes(model: SAM, files: int) -> bool:
+    """Decode in processes (not threads) when the model is on a GPU and the run is long enough: measured on
+    an H200 (BENCHMARKS.md), 8 processes fed sam batch 806 clips/s against 473-482 with 8-16 threads, after
+    ~5 s of start-up."""
+    device = getattr(model, "device", torch.device("cpu"))
+    return device.type == "cuda" and files >= PROCESSES_FROM_FILES
+
+
 def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
               extensions: Sequence[str] = DEFAULT_EXTENSIONS, prompt: str | None = None,
-              opts: DecodeOptions | None = None, batch_size: int = 8, workers: int = 2, processes: bool = False,
+              opts: DecodeOptions | None = None, batch_size: int = 8, workers: int = 2, processes: bool | None = None,
               shard: tuple[int, int] | None = None, retry_errors: bool = False,
               progress: ProgressFn | None = None, timings: Timings | None = None,
               task: str = "describe", model_name: str | None = None,
@@ -675,6 +687,8 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
             if todo:
                 runner = _Runner(model, writer, base, prompt_ids(model, question), opts, batch_size, timings,
                                  batch_fn, progress, summary, len(todo))
+                if processes is None:
+                    processes = auto_processes(model, len(todo))
                 events = decode_events([f.path for f in todo], workers, model.cfg.window_seconds,
                                        depth=2 * batch_size + workers, processes=processes)
                 try:

@@ -493,3 +493,14 @@ def test_model_runs_beside_the_reader_and_a_failing_batch_keeps_earlier_rows(mod
     summary = run_batch(model, [data], out, opts=OPTS, batch_size=2)
     rows = read_records(summary.output)
     assert len(rows) == len({r["file"] for r in rows}) == summary.skipped + summary.done + summary.failed
+
+
+def test_processes_are_the_default_only_for_long_runs_on_a_gpu(model):
+    from types import SimpleNamespace
+
+    from sam_cli.batch import PROCESSES_FROM_FILES, auto_processes
+
+    assert not auto_processes(model, 10**6)  # this model is on the CPU: threads
+    gpu = SimpleNamespace(device=torch.device("cuda", 0))  # only the device is read
+    assert not auto_processes(gpu, PROCESSES_FROM_FILES - 1)
+    assert auto_processes(gpu, PROCESSES_FROM_FILES)
