@@ -14,7 +14,7 @@
 - Decoding runs in background THREADS on the CPU and for short runs: the heavy parts (libsndfile, ffmpeg
   in its own process, torch's resampler) release the GIL, threads need no pickling of samples, start at
   once, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue). With `processes=True`
-  (`--processes`; the default on a GPU for 1000 files or more) the same work runs in spawned worker
+  (`--processes`; the default on a GPU for 10,000 files or more) the same work runs in spawned worker
   processes (never forked from a CUDA process), since on a fast GPU the decode threads' share of the
   interpreter is the limit (BENCHMARKS.md); they ignore Ctrl-C (the parent stops them) and exit when the
   parent dies.
@@ -444,9 +444,9 @@ def _is_oom(e: BaseException) -> bool:
 
 
 class _ModelThread:
-    """One long-lived daemon thread that runs one call at a time (the model on a batch), so the caller can
-    go on reading audio meanwhile. Errors are raised in the caller by `result()`. Daemon: on Ctrl-C the
-    process does not wait for a batch whose rows would not be written anyway."""
+    """One long-lived thread that runs one call at a time (the model on a batch), so the caller can go on
+    reading audio meanwhile. Errors are raised in the caller by `result()`. Leaving the `with` block waits
+    for the batch in flight (its rows are not written after an error or Ctrl-C; a rerun redoes them)."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -460,7 +460,11 @@ class _ModelThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.jobs.put(None)  # the thread ends after the call in flight, if any
+        # The thread ends after the call in flight, if any, and is joined: a thread still inside torch when
+        # the interpreter exits aborts the process (seen on CUDA: "terminate called without an active
+        # exception", exit code 134 after every row was written). A second Ctrl-C stops the wait.
+        self.jobs.put(None)
+        self.thread.join()
 
     def _work(self) -> None:
         if self.device.type == "cuda":  # the current device is per thread
@@ -619,13 +623,13 @@ class _Runner:
 # The runner
 
 
-PROCESSES_FROM_FILES = 1000  # below this, the processes' start-up (seconds) costs more than they save
+PROCESSES_FROM_FILES = 10_000  # below this, the processes' start-up (5-12 s measured) costs more than they save
 
 
 def auto_processes(model: SAM, files: int) -> bool:
     """Decode in processes (not threads) when the model is on a GPU and the run is long enough: measured on
     an H200 (BENCHMARKS.md), 8 processes fed sam batch 806 clips/s against 473-482 with 8-16 threads, after
-    ~5 s of start-up."""
+    5-12 s of start-up (which made a 1500-file run twice as long, so: from 10,000 files)."""
     device = getattr(model, "device", torch.device("cpu"))
     return device.type == "cuda" and files >= PROCESSES_FROM_FILES
 

@@ -495,7 +495,7 @@ def batch(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Windows per model batch.")] = 8,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Background audio decoding workers.")] = 2,
     processes: Annotated[Optional[bool], typer.Option("--processes/--threads", help="Decode audio in worker "
-                         "processes or threads. Default: processes on a GPU for 1000 files or more (faster there "
+                         "processes or threads. Default: processes on a GPU for 10000 files or more (faster there "
                          "after a few seconds of start-up), else threads.", show_default=False)] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: process the I-th of N shares of the files "
                                                  "(0-based). Under torchrun, picked up from RANK/WORLD_SIZE.",
