@@ -5,7 +5,7 @@
 
 Random weights. Each model continues a random prompt of --prompt tokens (64 audio + 20 text in SAM) by --new
 greedy tokens. Per-step time = (T(new tokens) - T(1 token)) / (new - 1): both runs do the same prefill, so
-the difference is decoding only, measured the same way for all three (median of --repeats after warm-up).
+the difference is decoding only, measured the same way for all three (the fastest of --repeats after warm-up).
 - ours: sam_cli.cuda_graphs.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
   tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms). With
   --state-dtypes fp32,model (the default) twice: the fp32 SSM state (our default) and the state in the
@@ -70,14 +70,38 @@ def measure_bandwidth() -> float:
 
 
 def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
-    """Seconds per decode step: (T(new) - T(1)) / (new - 1), medians of interleaved runs."""
+    """Seconds per decode step: (T(new) - T(1)) / (new - 1), the fastest of interleaved runs (a host
+    hiccup only adds time; with medians, one in the short run once made a batch-1 figure negative)."""
     run(new)
     run(1)
     tn, t1 = [], []
     for _ in range(repeats):
         tn.append(sync_time(lambda: run(new)))
         t1.append(sync_time(lambda: run(1)))
-    return (statistics.median(tn) - statistics.median(t1)) / (new - 1)
+    return (min(tn) - min(t1)) / (new - 1)
+
+
+def small_batch_tiles(lm: Mamba2LMHeadModel, batch: int, tiles: list[tuple[int, int, int]]) -> dict[str, Any]:
+    """Graph replay time (ms a step) with each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE):
+    the kernel's time in isolation (bench_ssm_tiles.py) is not its time inside the PDL chain."""
+    from sam_cli import triton_decode as T
+    from sam_cli.fast_mamba2 import fast_lm_for
+
+    fast = fast_lm_for(lm)
+    keep = T.SMALL_BATCH_TILE
+    out: dict[str, Any] = {}
+    try:
+        for t in tiles:
+            T.SMALL_BATCH_TILE = t
+            fast.decoders.clear()
+            dec = fast.decoder(batch)
+            dec.replay()
+            ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
+            out["x".join(map(str, t))] = {"graph_ms_per_step": ms, "variant": dec.variant}
+    finally:
+        T.SMALL_BATCH_TILE = keep
+        fast.decoders.clear()
+    return out
 
 
 def param_bytes(model: torch.nn.Module) -> int:
@@ -181,6 +205,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip", default="", help="comma list of: upstream, transformer")
     ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
+    ap.add_argument("--small-tiles", default="", help="for batches below triton_decode.LARGE_BATCH_FROM, also "
+                    "the graph replay with each of these conv+SSM tiles (rows x chunks x warps, comma-separated)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script")
@@ -215,6 +241,9 @@ def main() -> None:
                 for st in args.state_dtypes.split(","):
                     key = "ours" if st == "fp32" else f"ours_{st}_state"
                     row[key] = guarded(lambda st=st: bench_ours(lm, ids, args.new, args.repeats, st))
+                if args.small_tiles and batch < 8:
+                    tiles = [tuple(int(v) for v in t.split("x")) for t in args.small_tiles.split(",")]
+                    row["small_tiles"] = guarded(lambda: small_batch_tiles(lm, batch, tiles))
                 if "upstream" not in skip:
                     row["upstream"] = guarded(lambda: bench_upstream(lm, ids, args.new, args.repeats))
                 if "transformer" not in skip:

@@ -9,7 +9,8 @@
 #
 # DECODE_ARGS and E2E_ARGS replace the benchmarks' default arguments (e.g. DECODE_ARGS="--sizes 130m
 # --batches 1,64 --skip transformer" to iterate on one shape). PROFILE_ARGS, when set, also runs
-# profile_decode.py with them after the benchmarks (kernel times per step).
+# profile_decode.py with them after the benchmarks (kernel times per step). TILES_ARGS, when set, first
+# runs bench_ssm_tiles.py with them (use "--sizes 130m" or similar: it needs at least one argument).
 #
 # Each stage gets what is left of SUITE_SECONDS (default 510 s, for a 540 s device command), so a slow
 # stage cannot starve the table. Benchmarks print one JSON line per finished row; the tables are rebuilt
@@ -46,6 +47,14 @@ if [ "$WHAT" != bench ]; then
     > "$OUT/pytest.log" 2>&1
   echo "pytest exit $?" >> "$OUT/pytest.log"
   tail -30 "$OUT/pytest.log"
+fi
+
+if [ "$WHAT" != tests ] && [ -n "${TILES_ARGS:-}" ]; then
+  echo "== bench_ssm_tiles ($(left) s left)"
+  timeout "$(cap $(( $(left) / 3 )))" python3 benchmarks/bench_ssm_tiles.py $TILES_ARGS --json "$OUT/tiles.json" \
+    > "$OUT/tiles.log" 2>&1
+  echo "bench_ssm_tiles exit $?" >> "$OUT/tiles.log"
+  grep -v "^{" "$OUT/tiles.log" | tail -30
 fi
 
 if [ "$WHAT" != tests ]; then

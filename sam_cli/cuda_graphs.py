@@ -129,7 +129,7 @@ class GraphDecoder:
             h, residual = kernels.add_rms_norm(hidden, residual, p.norm_w, c.norm_eps)
             zx = F.linear(h, p.in_w)
             y = conv_ssm_step(zx, cur[i], nxt[i], p.conv_w, p.conv_b, self.state.ssm_states[i], p.A, p.dt_bias, p.D,
-                              torch.empty(self.batch, c.d_inner, device=zx.device, dtype=zx.dtype), c.d_inner, c.ngroups)
+                              self.y, c.d_inner, c.ngroups, pdl=False)  # its neighbours are library kernels
             y = kernels.gated_rmsnorm(y, zx[:, : c.d_inner], p.gnorm_w, MIXER_NORM_EPS, c.d_inner // c.ngroups)
             hidden = F.linear(y, p.out_w)
         h, _ = kernels.add_rms_norm(hidden, residual, f.norm_f_w, c.norm_eps)

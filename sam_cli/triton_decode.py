@@ -12,13 +12,14 @@ product that follows it and the convolution into the SSM update:
 below it built from `sam_cli.ssd` (the functions the model itself uses), and tests/test_gpu.py compares
 them. The two GEMV kernels serve batches of at most MAX_GEMV_ROWS rows (each program streams a block of
 weight rows once and applies it to every batch row); larger batches use cuBLAS. conv_ssm_step serves any
-batch. Rounding follows the eager model: the normalised input and every projection's output are rounded to
+batch, with small tiles at batch 1 (latency) and several chunks of rows a program at large batch (bytes). Rounding follows the eager model: the normalised input and every projection's output are rounded to
 the weight dtype, accumulations are fp32.
 
 Launch latency, not bytes, bounds these kernels at batch 1 (a 5-MB GEMV: 1.2 µs of bytes, ~5 µs a launch).
 On Hopper they are launched with programmatic dependent launch (PDL): a kernel may start while the one before
-it finishes, loads what no earlier kernel writes (its first slab of weights, the SSM state of its layer),
-then waits (`gdc_wait`) for the previous kernel's results. Each kernel lets the next one launch only after
+it finishes, loads what the kernel just before it does not write (its first slab of weights; the SSM state
+and conv history of its layer; the residual the out_proj adds to), then waits (`gdc_wait`) for the previous
+kernel's results. Each kernel lets the next one launch only after
 its own wait, so at most two kernels overlap and every write still follows the previous kernel's end.
 
 The LM head can fuse the greedy pick: every program packs its best (logit, index) into one int64 that
@@ -62,8 +63,8 @@ def use_pdl(t: Tensor) -> bool:
     return _pdl_capable(t.device.index if t.device.index is not None else torch.cuda.current_device())
 
 
-def _launch_options(t: Tensor) -> dict:
-    pdl = use_pdl(t)
+def _launch_options(t: Tensor, pdl: bool = True) -> dict:
+    pdl = pdl and use_pdl(t)
     return {"PDL": pdl, "launch_pdl": True} if pdl else {"PDL": False}
 
 
@@ -255,17 +256,31 @@ def rmsnorm_gemv_ref(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float,
 
 
 @triton.jit
-def _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, ch, m, write, W: tl.constexpr):
-    """SiLU(causal conv) of channels `ch` for the new input, from the last W-1 inputs in cin_row; the
-    shifted history (oldest dropped, new input appended) is stored to cout_row where `write`."""
+def _conv_history(cin_row, stride_cd, CONV_W, CONV_B, ch, m, W: tl.constexpr):
+    """What the causal conv of channels `ch` needs besides the new input; no kernel of this step writes it,
+    so it is loaded before the PDL wait. Returns the history tile [ch, W] (column k = cin[ch, k]; column 0,
+    the input that drops out, is not loaded), bias + the history's part of the sum, and the new input's
+    tap."""
+    taps = tl.arange(0, W)
+    old = (taps >= 1)[None, :]
+    hist = tl.load(cin_row + ch[:, None] * stride_cd + taps[None, :], mask=m[:, None] & old, other=0.0)
+    w_old = tl.load(CONV_W + ch[:, None] * W + (taps - 1)[None, :], mask=m[:, None] & old, other=0.0)
+    part = tl.load(CONV_B + ch, mask=m, other=0.0).to(tl.float32)
+    part += tl.sum(hist.to(tl.float32) * w_old.to(tl.float32), axis=1)
+    w_new = tl.load(CONV_W + ch * W + (W - 1), mask=m, other=0.0).to(tl.float32)
+    return hist, part, w_new
+
+
+@triton.jit
+def _conv_finish(xbc_row, cout_row, stride_cd, ch, m, write, hist, part, w_new, W: tl.constexpr):
+    """SiLU(causal conv) of channels `ch` once the new input (the in_proj output) can be read; where `write`,
+    the shifted history (oldest dropped, new input appended) is stored to cout_row."""
     new = tl.load(xbc_row + ch, mask=m, other=0.0)
-    acc = tl.load(CONV_B + ch, mask=m, other=0.0).to(tl.float32)
-    acc += tl.load(CONV_W + ch * W + (W - 1), mask=m, other=0.0).to(tl.float32) * new.to(tl.float32)
-    for k in tl.static_range(1, W):
-        s = tl.load(cin_row + ch * stride_cd + k, mask=m, other=0.0)
-        acc += tl.load(CONV_W + ch * W + (k - 1), mask=m, other=0.0).to(tl.float32) * s.to(tl.float32)
-        tl.store(cout_row + ch * stride_cd + (k - 1), s, mask=m & write)
-    tl.store(cout_row + ch * stride_cd + (W - 1), new, mask=m & write)
+    taps = tl.arange(0, W)
+    mw = m & write
+    tl.store(cout_row + ch[:, None] * stride_cd + (taps - 1)[None, :], hist, mask=mw[:, None] & (taps >= 1)[None, :])
+    tl.store(cout_row + ch * stride_cd + (W - 1), new, mask=mw)
+    acc = part + w_new * new.to(tl.float32)
     return acc * tl.sigmoid(acc)
 
 
@@ -274,85 +289,116 @@ def _conv_ssm_step_kernel(
     ZX, stride_zx,  # (b, d_in_proj): z | xBC | dt, the in_proj output
     CONV_IN, CONV_OUT, stride_cb, stride_cd,  # (b, conv_dim, W), W contiguous
     CONV_W, CONV_B,  # (conv_dim, W) contiguous, (conv_dim,)
-    STATE, stride_sb, stride_sh, stride_sp,  # (b, h, p, n), n contiguous, fp32, updated in place
+    STATE, stride_sb, stride_sh, stride_sp,  # (b, h, p, n), n contiguous, fp32 or model dtype, updated in place
     A, DT_BIAS, D,  # (h,)
     Y, stride_y,  # (b, d_inner)
     d_inner, conv_dim, headdim, dstate, ngroups, heads_per_group,
-    W: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, PDL: tl.constexpr,
+    W: tl.constexpr, BLOCK_P: tl.constexpr, CHUNKS: tl.constexpr, BLOCK_N: tl.constexpr, PDL: tl.constexpr,
 ):
+    # A program updates CHUNKS x BLOCK_P head-dim rows of one (row, head): small tiles and many programs
+    # at batch 1 (latency), several chunks a program at large batch, so the convolution of B and C -- shared
+    # by all rows of a head -- is computed once for many rows.
     pid_p = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     h = tl.program_id(2)
     g = h // heads_per_group
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    mp = offs_p < headdim
+    row0 = pid_p * (BLOCK_P * CHUNKS)
     offs_n = tl.arange(0, BLOCK_N)
     mn = offs_n < dstate
     zx_row = ZX + b * stride_zx
     xbc_row = zx_row + d_inner
     cin_row = CONV_IN + b * stride_cb
     cout_row = CONV_OUT + b * stride_cb
+    s_head = STATE + b * stride_sb + h * stride_sh
     dtype = ZX.dtype.element_ty
+    ch_b = d_inner + g * dstate + offs_n
+    ch_c = d_inner + (ngroups + g) * dstate + offs_n
 
-    # This layer's SSM state was last written by this kernel one step ago: with PDL it is read before the
-    # wait, overlapping the in_proj kernel still running. It may be kept in fp32 or in the model dtype;
-    # the update is computed in fp32 either way.
-    s_ptrs = STATE + b * stride_sb + h * stride_sh + offs_p[:, None] * stride_sp + offs_n[None, :]
-    sm = mp[:, None] & mn[None, :]
-    s = tl.load(s_ptrs, mask=sm, other=0.0).to(tl.float32)
+    # Before the wait (PDL): everything no kernel of this step writes. This layer's SSM state and conv
+    # history were last written by this kernel one step ago; weights and parameters never change.
+    offs_p = row0 + tl.arange(0, BLOCK_P)
+    mp = offs_p < headdim
+    s_next = tl.load(s_head + offs_p[:, None] * stride_sp + offs_n[None, :], mask=mp[:, None] & mn[None, :], other=0.0)
+    x_hist_n, x_part_n, x_wn_n = _conv_history(cin_row, stride_cd, CONV_W, CONV_B, h * headdim + offs_p, mp, W)
+    b_hist, b_part, b_wn = _conv_history(cin_row, stride_cd, CONV_W, CONV_B, ch_b, mn, W)
+    c_hist, c_part, c_wn = _conv_history(cin_row, stride_cd, CONV_W, CONV_B, ch_c, mn, W)
     a_h = tl.load(A + h).to(tl.float32)
+    dt_b = tl.load(DT_BIAS + h).to(tl.float32)
+    d_h = tl.load(D + h).to(tl.float32)
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
 
-    # Convolution: this program's x channels, and its group's B and C (recomputed by every program of the
-    # group: 2 * dstate channels of 4 taps, from L2); one program per group and row writes their history.
+    # One program per group and row writes B and C's shifted history; each program its own x channels'.
     owner = (pid_p == 0) & (h % heads_per_group == 0)
-    x = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, h * headdim + offs_p, mp,
-                       pid_p >= 0, W)
-    Bv = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B, d_inner + g * dstate + offs_n, mn,
-                        owner, W)
-    Cv = _conv_channels(xbc_row, cin_row, cout_row, stride_cd, CONV_W, CONV_B,
-                        d_inner + (ngroups + g) * dstate + offs_n, mn, owner, W)
+    Bv = _conv_finish(xbc_row, cout_row, stride_cd, ch_b, mn, owner, b_hist, b_part, b_wn, W)
+    Cv = _conv_finish(xbc_row, cout_row, stride_cd, ch_c, mn, owner, c_hist, c_part, c_wn, W)
     # The eager path stores the conv output in the model dtype before the SSM reads it: round the same way.
-    x = x.to(dtype).to(tl.float32)
     Bv = Bv.to(dtype).to(tl.float32)
     Cv = Cv.to(dtype).to(tl.float32)
-
     # S = exp(dt A) S + dt x B^T;  y = S C + D x, with dt = softplus(dt_raw + dt_bias).
-    dt = tl.load(xbc_row + conv_dim + h).to(tl.float32) + tl.load(DT_BIAS + h).to(tl.float32)
-    dt = _softplus(dt)
+    dt = _softplus(tl.load(xbc_row + conv_dim + h).to(tl.float32) + dt_b)
     dA = tl.exp(dt * a_h)
-    s = s * dA + (dt * x)[:, None] * Bv[None, :]
-    tl.store(s_ptrs, s.to(STATE.dtype.element_ty), mask=sm)
-    y = tl.sum(s * Cv[None, :], axis=1) + tl.load(D + h).to(tl.float32) * x
-    tl.store(Y + b * stride_y + h * headdim + offs_p, y.to(dtype), mask=mp)
+    for c in tl.static_range(CHUNKS):
+        offs_p = row0 + c * BLOCK_P + tl.arange(0, BLOCK_P)
+        mp = offs_p < headdim
+        s_ptrs = s_head + offs_p[:, None] * stride_sp + offs_n[None, :]
+        sm = mp[:, None] & mn[None, :]
+        s_raw, x_hist, x_part, x_wn = s_next, x_hist_n, x_part_n, x_wn_n
+        if c + 1 < CHUNKS:  # the next chunk's loads go out before this chunk's stores: more bytes in flight
+            offs_q = offs_p + BLOCK_P
+            mq = offs_q < headdim
+            s_next = tl.load(s_head + offs_q[:, None] * stride_sp + offs_n[None, :], mask=mq[:, None] & mn[None, :],
+                             other=0.0)
+            x_hist_n, x_part_n, x_wn_n = _conv_history(cin_row, stride_cd, CONV_W, CONV_B, h * headdim + offs_q, mq, W)
+        x = _conv_finish(xbc_row, cout_row, stride_cd, h * headdim + offs_p, mp, pid_p >= 0, x_hist, x_part, x_wn, W)
+        x = x.to(dtype).to(tl.float32)
+        s = s_raw.to(tl.float32) * dA + (dt * x)[:, None] * Bv[None, :]
+        tl.store(s_ptrs, s.to(STATE.dtype.element_ty), mask=sm)
+        y = tl.sum(s * Cv[None, :], axis=1) + d_h * x
+        tl.store(Y + b * stride_y + h * headdim + offs_p, y.to(dtype), mask=mp)
+
+
+# (rows a program's chunk, chunks a program, warps), chosen with benchmarks/bench_ssm_tiles.py and
+# bench_decode.py --small-tiles on an H200 (BENCHMARKS.md). Small batches: one chunk of 16 head-dim rows
+# (96 programs for the 130M model's 24 heads); inside the decode graph 4-32 rows were within 3% of each other
+# (0.298-0.306 ms a step), 16 the fastest. Large batches: the state's bytes dominate, and every program also
+# convolves B and C (2 x dstate channels), so a program takes a whole 64-row head in 4 chunks, loading the
+# next chunk before it stores the current one: 1.75-1.8x mamba_ssm's selective_state_update on a bf16 state
+# (2.9-3.1 TB/s), on a par with it on an fp32 state (3.0-3.3 TB/s, both), at batch 64 and 256.
+SMALL_BATCH_TILE = (16, 1, 4)
+LARGE_BATCH_TILE = (16, 4, 4)
+LARGE_BATCH_FROM = 8  # rows of the batch from which LARGE_BATCH_TILE is used
+
+
+def ssm_tile(batch: int) -> tuple[int, int, int]:
+    return SMALL_BATCH_TILE if batch < LARGE_BATCH_FROM else LARGE_BATCH_TILE
 
 
 def conv_ssm_step(zxbcdt: Tensor, conv_in: Tensor, conv_out: Tensor, conv_weight: Tensor, conv_bias: Tensor,
-                  ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int
-                  ) -> Tensor:
+                  ssm_state: Tensor, A: Tensor, dt_bias: Tensor, D: Tensor, y: Tensor, d_inner: int, ngroups: int,
+                  tile: tuple[int, int, int] | None = None, pdl: bool = True) -> Tensor:
     """One token through conv + SSM for every row. Reads conv_in, writes the shifted history to conv_out
     (a different buffer), updates ssm_state (b, h, p, n) in place and writes y (b, d_inner). The state may
-    be fp32 or the model dtype (computed in fp32, stored rounded). Reference: `conv_ssm_step_ref`."""
+    be fp32 or the model dtype (computed in fp32, stored rounded). `tile` (rows, chunks, warps) overrides
+    `ssm_tile` (benchmarks). pdl=False: launched without programmatic dependent launch (for neighbours that
+    are not this module's kernels, where it cannot overlap anything). Reference: `conv_ssm_step_ref`."""
     b, h, p, n = ssm_state.shape
     conv_dim, w = conv_weight.shape
     assert conv_in.shape == conv_out.shape == (b, conv_dim, w) and conv_in.data_ptr() != conv_out.data_ptr()
     assert conv_in.stride() == conv_out.stride() and conv_in.stride(-1) == 1 and conv_weight.is_contiguous()
     assert ssm_state.stride(-1) == 1 and ssm_state.dtype in (torch.float32, torch.float16, torch.bfloat16)
-    assert zxbcdt.stride(-1) == 1
+    assert zxbcdt.stride(-1) == 1 and w == triton.next_power_of_2(w)
     assert conv_bias is not None and y.stride(-1) == 1
-    # 4 head-dim rows of the state a program: at batch 1 that is 384 programs for the 130M model's 24 heads.
-    # Measured on an H200 (profile_decode.py): 3.8 us a layer (130M) and 5.2 us (2.7B) against 4.8 and 9.7
-    # with 16-row tiles. Autotuning it was tried and dropped: for kernels this short its picks changed from
-    # run to run and were up to 2x slower inside the graph.
-    block_p, warps = 4, 2
-    grid = (triton.cdiv(p, block_p), b, h)
+    block_p, chunks, warps = tile or ssm_tile(b)
+    chunks = max(1, min(chunks, triton.cdiv(p, block_p)))  # no chunk entirely past the head
+    grid = (triton.cdiv(p, block_p * chunks), b, h)
     _conv_ssm_step_kernel[grid](
         zxbcdt, zxbcdt.stride(0), conv_in, conv_out, conv_in.stride(0), conv_in.stride(1), conv_weight, conv_bias,
         ssm_state, ssm_state.stride(0), ssm_state.stride(1), ssm_state.stride(2), A, dt_bias, D, y, y.stride(0),
         d_inner, conv_dim, p, n, ngroups, h // ngroups,
-        W=w, BLOCK_P=block_p, BLOCK_N=triton.next_power_of_2(n), num_warps=warps, **_launch_options(y))
+        W=w, BLOCK_P=block_p, CHUNKS=chunks, BLOCK_N=triton.next_power_of_2(n), num_warps=warps,
+        **_launch_options(y, pdl))
     return y
 
 
@@ -396,6 +442,11 @@ def _gated_norm_gemv_add_kernel(
     offs_k = tl.arange(0, BLOCK_K)
     kk = offs_k < K
     w_first = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0)  # before the wait
+    # The residual was last written two or more kernels ago (the previous layer's out_proj, or layer 0's
+    # gather): loaded before the wait too, which takes a dependent load off the end of the chain.
+    r_ptrs = R + offs_m[:, None] * stride_r + offs_n[None, :]
+    rm = mm[:, None] & mn[None, :]
+    r_old = tl.load(r_ptrs, mask=rm, other=0.0)
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
@@ -423,9 +474,7 @@ def _gated_norm_gemv_add_kernel(
             w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0).to(tl.float32)
         acc3 += gn[:, None, :] * w[None, :, :]
     out = tl.sum(acc3, axis=2).to(W.dtype.element_ty).to(tl.float32)
-    r_ptrs = R + offs_m[:, None] * stride_r + offs_n[None, :]
-    rm = mm[:, None] & mn[None, :]
-    tl.store(r_ptrs, tl.load(r_ptrs, mask=rm, other=0.0) + out, mask=rm)
+    tl.store(r_ptrs, r_old + out, mask=rm)
 
 
 def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, residual: Tensor) -> Tensor:

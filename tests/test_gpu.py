@@ -185,7 +185,8 @@ def test_fused_argmax_and_packed_ids(dtype, m):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ngroups", [1, 2])
-def test_conv_ssm_step_matches_reference(dtype, ngroups):
+@pytest.mark.parametrize("tile", [T.SMALL_BATCH_TILE, T.LARGE_BATCH_TILE, (4, 1, 2), (8, 8, 4)])
+def test_conv_ssm_step_matches_reference(dtype, ngroups, tile):
     torch.manual_seed(3)
     tol = TOL[dtype]
     b, h, p, n, w = 5, 8, 64, 128, 4
@@ -204,7 +205,7 @@ def test_conv_ssm_step_matches_reference(dtype, ngroups):
     cout = torch.full_like(cs, float("nan"))
     s = s0.clone()
     y = torch.full((b, d_inner), float("nan"), device=DEV, dtype=dtype)
-    T.conv_ssm_step(zx, cs, cout, cw, cb, s, A, dtb, D, y, d_inner, ngroups)
+    T.conv_ssm_step(zx, cs, cout, cw, cb, s, A, dtb, D, y, d_inner, ngroups, tile=tile)
     check("conv_ssm_step/y", y, y_ref, tol)
     check("conv_ssm_step/state", s, s_ref, tol)
     assert torch.equal(cout, cs_ref), "the shifted convolution history is copied exactly"
@@ -212,7 +213,7 @@ def test_conv_ssm_step_matches_reference(dtype, ngroups):
         s_low, y_low = s0.to(dtype), torch.empty_like(y)
         s_ref = s_low.float()
         y_ref = T.conv_ssm_step_ref(zx, cs.clone(), cw, cb, s_ref, A, dtb, D, d_inner, ngroups)
-        T.conv_ssm_step(zx, cs, cout, cw, cb, s_low, A, dtb, D, y_low, d_inner, ngroups)
+        T.conv_ssm_step(zx, cs, cout, cw, cb, s_low, A, dtb, D, y_low, d_inner, ngroups, tile=tile)
         check("conv_ssm_step/low_state_y", y_low, y_ref, tol)
         check("conv_ssm_step/low_state", s_low, s_ref.to(dtype), tol)
 
@@ -269,7 +270,7 @@ def _eager_greedy(lm: Mamba2LMHeadModel, ids: torch.Tensor, n: int) -> list[list
     return out
 
 
-@pytest.mark.parametrize("variant,batch", [("fused", 1), ("fused", 3), ("hybrid", 5), ("library", 5)])
+@pytest.mark.parametrize("variant,batch", [("fused", 1), ("fused", 3), ("hybrid", 5), ("hybrid", 9), ("library", 5)])
 def test_graph_replay_equals_eager(variant, batch):
     lm = make_lm(torch.float32)
     fast = fast_lm_for(lm)

@@ -8,6 +8,10 @@ dependent launch and the fused argmax made it into the code.
 
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 
 triton = pytest.importorskip("triton")
@@ -21,13 +25,27 @@ from sam_cli import triton_decode as T  # noqa: E402
 TARGET = GPUTarget("cuda", 90, 32)
 
 
-def compile_kernel(kernel, types: dict[str, str], consts: dict[str, object], warps: int = 4):
+def compile_kernel(kernel, types: dict[str, str], consts: dict[str, object], warps: int = 4,
+                   aligned: tuple[str, ...] = ()):
+    """Compile for sm_90; `aligned` names arguments to specialise as multiples of 16, as Triton's launcher
+    does for real pointers and strides (it decides the vector width of loads, hence registers)."""
     fn = kernel
     while not isinstance(fn, JITFunction):  # autotuned kernels wrap the JIT function
         fn = fn.fn
     sig = {a: ("constexpr" if a in consts else types.get(a, "i32")) for a in fn.arg_names}
-    return triton.compile(ASTSource(fn, sig, consts), target=TARGET,
+    attrs = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(fn.arg_names) if a in aligned}
+    return triton.compile(ASTSource(fn, sig, consts, attrs), target=TARGET,
                           options={"num_warps": warps, "launch_pdl": bool(consts.get("PDL"))})
+
+
+def ptxas_report(ptx: str, tmp_path) -> str:
+    """ptxas -v for sm_90a with the ptxas Triton ships: registers and spills."""
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    src = tmp_path / "k.ptx"
+    src.write_text(ptx)
+    r = subprocess.run([str(ptxas), "-arch=sm_90a", "-v", str(src), "-o", str(tmp_path / "k.cubin")],
+                       capture_output=True, text=True, check=True)
+    return r.stderr
 
 
 GEMV_TYPES = {"X": "*bf16", "IDS": "*i64", "TOK_OUT": "*i64", "R_OUT": "*fp32", "NW": "*bf16", "W": "*bf16",
@@ -55,11 +73,23 @@ def test_gated_norm_gemv_add_compiles(pdl):
     assert ("griddepcontrol.launch_dependents" in k.asm["ptx"]) == pdl
 
 
+CONV_SSM_ALIGNED = ("ZX", "stride_zx", "CONV_IN", "CONV_OUT", "stride_cb", "CONV_W", "CONV_B", "STATE", "stride_sb",
+                    "stride_sh", "stride_sp", "A", "DT_BIAS", "D", "Y", "stride_y", "d_inner", "conv_dim", "headdim",
+                    "dstate")
+
+
 @pytest.mark.parametrize("state", ["*fp32", "*bf16", "*fp16"])
-def test_conv_ssm_step_compiles(state):
+@pytest.mark.parametrize("tile", [T.SMALL_BATCH_TILE, T.LARGE_BATCH_TILE])
+def test_conv_ssm_step_compiles(state, tile, tmp_path):
+    block_p, chunks, warps = tile
     k = compile_kernel(T._conv_ssm_step_kernel,
                        {"ZX": "*bf16", "CONV_IN": "*bf16", "CONV_OUT": "*bf16", "CONV_W": "*bf16", "CONV_B": "*bf16",
                         "STATE": state, "A": "*fp32", "DT_BIAS": "*bf16", "D": "*bf16", "Y": "*bf16"},
-                       {"W": 4, "BLOCK_P": 4, "BLOCK_N": 128, "PDL": True}, warps=2)
+                       {"W": 4, "BLOCK_P": block_p, "CHUNKS": chunks, "BLOCK_N": 128, "PDL": True}, warps=warps,
+                       aligned=CONV_SSM_ALIGNED)
     assert "griddepcontrol.wait" in k.asm["ptx"]
-    assert k.asm["cubin"]
+    report = ptxas_report(k.asm["ptx"], tmp_path)
+    assert " 0 bytes spill stores" in report, report
+    regs = int(re.search(r"Used (\d+) registers", report).group(1))
+    # The large-batch tile is meant to keep several programs resident an SM (memory parallelism).
+    assert tile == T.SMALL_BATCH_TILE or regs <= 128, report

@@ -1,0 +1,164 @@
+"""The decode step's conv + SSM update alone, per tile of our kernel, against mamba_ssm's kernels, same run.
+
+    python benchmarks/bench_ssm_tiles.py [--sizes 130m,2.7b] [--batches 1,4,16,64,256] [--json out.json]
+
+For each model shape, batch and SSM-state dtype (fp32, bf16) it times one layer's update
+(`sam_cli.triton_decode.conv_ssm_step`) for each (rows, chunks, warps) tile in --tiles, and the library
+pair the "library" decode variant runs (causal_conv1d_update + selective_state_update). Layers are rotated
+over enough buffers that the state does not stay in L2, and each timing is a CUDA graph of --calls
+updates (no host launch cost), median of --repeats. "GB/s" counts the state read and written once; the
+device-to-device copy rate measured at the start is the ceiling. The table marks the fastest tile of each
+row; sam_cli/triton_decode.py's SMALL_BATCH_TILE, LARGE_BATCH_TILE and LARGE_BATCH_FROM are set from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+
+from sam_cli import kernels
+from sam_cli import triton_decode as T
+
+SHAPES = {"130m": 24, "780m": 48, "2.7b": 80}  # heads (headdim 64, d_state 128, one group, conv width 4)
+TILES = "4x1x2,8x1x4,16x1x4,32x1x8,4x8x2,8x4x4,8x8x4,16x2x4,16x4x4,16x4x8,32x2x8"
+
+
+def copy_bandwidth() -> float:
+    a = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(10):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        b.copy_(a)
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) / 1e3)
+    return 2 * a.numel() / min(times) / 1e9
+
+
+class Layers:
+    """Random inputs and states for `n` layers of one shape and batch."""
+
+    def __init__(self, heads: int, batch: int, state_dtype: torch.dtype, n: int, dtype=torch.bfloat16):
+        p, ns, w = 64, 128, 4
+        self.d_inner, self.heads, self.p, self.n = heads * p, heads, p, ns
+        self.conv_dim = self.d_inner + 2 * ns
+        dev = "cuda"
+        self.layers = []
+        for _ in range(n):
+            self.layers.append(dict(
+                zx=torch.randn(batch, self.d_inner + self.conv_dim + heads, device=dev).to(dtype),
+                cin=torch.randn(batch, self.conv_dim, w, device=dev).to(dtype) * 0.1,
+                cout=torch.empty(batch, self.conv_dim, w, device=dev, dtype=dtype),
+                cw=(torch.randn(self.conv_dim, w, device=dev) / 2).to(dtype),
+                cb=(torch.randn(self.conv_dim, device=dev) / 5).to(dtype),
+                state=(torch.randn(batch, heads, p, ns, device=dev) * 0.01).to(state_dtype),
+                A=-torch.rand(heads, device=dev) * 4, dtb=(torch.randn(heads, device=dev) - 3).to(dtype),
+                D=torch.randn(heads, device=dev).to(dtype),
+                y=torch.empty(batch, self.d_inner, device=dev, dtype=dtype)))
+
+    def ours(self, tile):
+        def run(L):
+            T.conv_ssm_step(L["zx"], L["cin"], L["cout"], L["cw"], L["cb"], L["state"], L["A"], L["dtb"], L["D"],
+                            L["y"], self.d_inner, 1, tile=tile)
+        return run
+
+    def library(self):
+        d, h, p, n = self.d_inner, self.heads, self.p, self.n
+
+        def run(L):
+            zx = L["zx"]
+            b = zx.shape[0]
+            xBC = kernels.causal_conv1d_step(L["cin"], zx[:, d : d + self.conv_dim], L["cw"], L["cb"])
+            x, B, C = torch.split(xBC, [d, n, n], dim=-1)
+            kernels.ssd_step_raw_dt(L["state"], x.view(b, h, p), zx[:, d + self.conv_dim :], L["A"], B.view(b, 1, n),
+                                    C.view(b, 1, n), L["D"], dt_bias=L["dtb"], dt_softplus=True)
+        return run
+
+    def time(self, fn, calls: int, repeats: int) -> float:
+        """Seconds a call, from a CUDA graph of `calls` calls rotating over the layers."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for L in self.layers:  # compile and warm up outside the capture
+                fn(L)
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for i in range(calls):
+                fn(self.layers[i % len(self.layers)])
+        g.replay()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(repeats):
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            g.replay()
+            e.record()
+            e.synchronize()
+            times.append(s.elapsed_time(e) / 1e3 / calls)
+        return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="130m,2.7b")
+    ap.add_argument("--batches", default="1,4,16,64,256")
+    ap.add_argument("--state-dtypes", default="fp32,bf16")
+    ap.add_argument("--tiles", default=TILES, help="rows x chunks x warps, comma-separated")
+    ap.add_argument("--calls", type=int, default=48)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    if not kernels.available():
+        raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
+    tiles = [tuple(int(v) for v in t.split("x")) for t in a.tiles.split(",")]
+    bw = copy_bandwidth()
+    print(json.dumps({"copy_GBps": round(bw)}), flush=True)
+    rows = []
+    for size in a.sizes.split(","):
+        heads = SHAPES[size]
+        for batch in (int(b) for b in a.batches.split(",")):
+            for sd in a.state_dtypes.split(","):
+                state_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[sd]
+                one = batch * heads * 64 * 128 * state_dtype.itemsize
+                n = max(2, min(24, -(-400_000_000 // one)))  # > 2x L2 in all, but at most 24 layers
+                layers = Layers(heads, batch, state_dtype, n)
+                row = {"size": size, "batch": batch, "state": sd, "state_MB": round(one / 1e6, 1)}
+                row["library_us"] = round(layers.time(layers.library(), a.calls, a.repeats) * 1e6, 2)
+                for t in tiles:
+                    try:
+                        row["x".join(map(str, t)) + "_us"] = round(layers.time(layers.ours(t), a.calls, a.repeats) * 1e6, 2)
+                    except Exception as e:  # noqa: BLE001 - report and go on with the other tiles
+                        row["x".join(map(str, t)) + "_us"] = f"failed: {type(e).__name__}: {str(e)[:120]}"
+                times = {k[:-3]: v for k, v in row.items() if k.endswith("_us") and isinstance(v, float)}
+                best = min((k for k in times if k != "library"), key=times.get)
+                row.update(best=best, best_us=times[best], vs_library=round(times["library"] / times[best], 2),
+                           best_GBps=round(2 * one / (times[best] * 1e-6) / 1e9),
+                           library_GBps=round(2 * one / (times["library"] * 1e-6) / 1e9),
+                           current="x".join(map(str, T.ssm_tile(batch))))
+                row["current_us"] = times.get(row["current"])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                del layers
+                torch.cuda.empty_cache()
+    print(f"\ncopy bandwidth {bw:.0f} GB/s; one layer's conv + SSM update, µs (state GB/s)")
+    print("| size | batch | state | library | best tile | best | vs library | current tile | current |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['batch']} | {r['state']} | {r['library_us']} ({r['library_GBps']}) | {r['best']} | "
+              f"{r['best_us']} ({r['best_GBps']}) | {r['vs_library']}× | {r['current']} | {r['current_us']} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"copy_GBps": bw, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
