@@ -245,17 +245,21 @@ class GraphDecoder:
 
 
 def prefill_rows(fast: FastMamba2, embeds: list[Tensor] | Tensor, dest: InferenceState) -> Tensor:
-    """Prefill row i of `dest` with embeds[i] (each [L_i, D]); rows of equal length run together (padding
-    would leak into an SSM state). Returns the last position's logits [n, V] (fp32), in row order."""
+    """Prefill row i of `dest` with embeds[i] (each [L_i, D]; or one [n, L, D] tensor); rows of equal length
+    run together (padding would leak into an SSM state). Returns the last position's logits [n, V] (fp32),
+    in row order."""
     n = len(embeds)
     groups: dict[int, list[int]] = {}
-    for i, e in enumerate(embeds):
-        groups.setdefault(e.shape[0], []).append(i)
+    if isinstance(embeds, Tensor):
+        groups[embeds.shape[1]] = list(range(n))
+    else:
+        for i, e in enumerate(embeds):
+            groups.setdefault(e.shape[0], []).append(i)
     logits = torch.empty(n, fast.cfg.padded_vocab_size, device=fast.device, dtype=torch.float32)
     for _, rows in sorted(groups.items()):
-        x = torch.stack([embeds[i] for i in rows]) if not isinstance(embeds, Tensor) else embeds[rows]
-        idx = torch.tensor(rows, device=fast.device)
-        out_rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else idx
+        x = embeds if isinstance(embeds, Tensor) else torch.stack([embeds[i] for i in rows])
+        contiguous = rows == list(range(rows[0], rows[-1] + 1))
+        out_rows = slice(rows[0], rows[-1] + 1) if contiguous else torch.tensor(rows, device=fast.device)
         lg, _ = fast.forward(inputs_embeds=x, return_state=True, num_last_tokens=1, out_state=dest, out_rows=out_rows)
         logits[out_rows] = lg[:, -1].float()
     return logits
@@ -304,8 +308,13 @@ def generate_greedy(model, audio_embeds: Tensor, prompts: list[list[int]], opts,
         return None
     t0 = time.perf_counter()
     dtype = fast.dtype
-    ids = [torch.tensor(p, dtype=torch.long, device=audio_embeds.device) for p in prompts]
-    embeds = [torch.cat([audio_embeds[i].to(dtype), fast.embed(ids[i])]) for i in range(n)]
+    if all(p == prompts[0] for p in prompts):  # one prompt for all (sam batch): a few ops, not 3 a row
+        ids0 = torch.tensor(prompts[0], dtype=torch.long, device=audio_embeds.device)
+        text = fast.embed(ids0).unsqueeze(0).expand(n, -1, -1)
+        embeds = torch.cat([audio_embeds[:n].to(dtype), text], dim=1)
+    else:
+        ids = [torch.tensor(p, dtype=torch.long, device=audio_embeds.device) for p in prompts]
+        embeds = [torch.cat([audio_embeds[i].to(dtype), fast.embed(ids[i])]) for i in range(n)]
     logits = prefill_rows(fast, embeds, dec.state)
     torch.cuda.synchronize(audio_embeds.device)
     t1 = time.perf_counter()

@@ -115,6 +115,21 @@ def _events(files, **kw) -> dict[int, list[tuple]]:
     return out
 
 
+def test_decoding_processes_send_16_bit_audio_as_int16_when_exact():
+    from sam_cli.batch import pack_samples, unpack_samples
+
+    pcm = np.array([-32768, -1, 0, 1, 12345, 32767], dtype=np.int16)
+    x = pcm.astype(np.float32) / 32768  # what reading a 16-bit file gives
+    packed = pack_samples(x)
+    assert packed.dtype == np.int16 and np.array_equal(packed, pcm)
+    back = unpack_samples(packed)
+    assert back.dtype == torch.float32 and torch.equal(back, torch.from_numpy(x))
+    for not_16_bit in (x + np.float32(1e-6), np.array([1.0], dtype=np.float32), x.astype(np.float64),
+                       np.zeros(0, dtype=np.float32)):
+        assert pack_samples(not_16_bit) is not_16_bit  # resampled, full-scale float, other dtypes: as they are
+        assert torch.equal(unpack_samples(not_16_bit), torch.from_numpy(not_16_bit))
+
+
 def test_processes_decode_what_threads_decode(model, tmp_path):
     import multiprocessing
 

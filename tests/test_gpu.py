@@ -419,7 +419,11 @@ def test_generate_graph_path_equals_eager_path(monkeypatch):
     fast_out = generate(model, audio, prompts, opts, timings=tm)
     assert tm.extra.get("decode_variant"), "the greedy CUDA path was not taken"
     single = [generate(model, audio[i : i + 1], [prompts[i]], opts)[0] for i in range(3)]
+    same = [prompts[0]] * 3  # one prompt for every row, as `sam batch` asks: prefilled as one tensor
+    same_out = generate(model, audio, same, opts)
+    assert same_out == [generate(model, audio[i : i + 1], same[:1], opts)[0] for i in range(3)]
     monkeypatch.setenv("SAM_KERNELS", "0")  # the pure-PyTorch model on the same GPU
+    assert same_out == generate(model, audio, same, opts)
     eager = generate(model, audio, prompts, opts)
     assert fast_out == eager == single
     # EOS: make a token that row 0 emits the end token; then the loop guard
