@@ -365,8 +365,11 @@ def pack_samples(x: np.ndarray) -> np.ndarray:
 
 
 def unpack_samples(x: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(x)
-    return t.to(torch.float32).mul_(_INT16_SCALE) if t.dtype == torch.int16 else t
+    # numpy, not torch: a torch op this size fans out to torch's intra-op threads (one a core), which on a
+    # 16-core machine busy with decoding processes cut `sam batch` from 807 to 322 clips/s.
+    if x.dtype == np.int16:
+        x = np.multiply(x, np.float32(_INT16_SCALE), dtype=np.float32)
+    return torch.from_numpy(x)
 
 
 def _process_main(tasks, results, window_seconds: float, parent: int) -> None:
@@ -647,6 +650,22 @@ class _Runner:
 PROCESSES_FROM_FILES = 10_000  # below this, the processes' start-up (5-12 s measured) costs more than they save
 
 
+@contextmanager
+def _one_cpu_thread_per_op(on: bool) -> Iterator[None]:
+    """With the model on a GPU, this process's CPU work is many small torch ops on audio (decoding threads,
+    samples from decoding processes). Each would fan out to torch's intra-op threads, one a core, which then
+    compete with the decoding threads and processes for the same cores; one thread an op is faster."""
+    if not on:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def auto_processes(model: SAM, files: int) -> bool:
     """Decode in processes (not threads) when the model is on a GPU and the run is long enough: measured on
     an H200 (BENCHMARKS.md), 8 processes fed sam batch 806 clips/s against 473-482 with 8-16 threads, after
@@ -717,7 +736,8 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
                 events = decode_events([f.path for f in todo], workers, model.cfg.window_seconds,
                                        depth=2 * batch_size + workers, processes=processes)
                 try:
-                    runner.run(events, todo)
+                    with _one_cpu_thread_per_op(model.device.type == "cuda"):
+                        runner.run(events, todo)
                 finally:
                     events.close()  # stops the decoding threads, also on Ctrl-C
         finally:
