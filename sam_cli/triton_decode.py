@@ -12,15 +12,16 @@ product that follows it and the convolution into the SSM update:
 below it built from `sam_cli.ssd` (the functions the model itself uses), and tests/test_gpu.py compares
 them. The two GEMV kernels serve batches of at most MAX_GEMV_ROWS rows (each program streams a block of
 weight rows once and applies it to every batch row); larger batches use cuBLAS. conv_ssm_step serves any
-batch, with small tiles at batch 1 (latency) and several chunks of rows a program at large batch (bytes). Rounding follows the eager model: the normalised input and every projection's output are rounded to
-the weight dtype, accumulations are fp32.
+batch, with small tiles at batch 1 (latency) and several chunks of rows a program at large batch (bytes).
+Rounding follows the eager model: the normalised input and every projection's output are rounded to the
+weight dtype, accumulations are fp32.
 
 Launch latency, not bytes, bounds these kernels at batch 1 (a 5-MB GEMV: 1.2 µs of bytes, ~5 µs a launch).
 On Hopper they are launched with programmatic dependent launch (PDL): a kernel may start while the one before
 it finishes, loads what the kernel just before it does not write (its first slab of weights; the SSM state
 and conv history of its layer; the residual the out_proj adds to), then waits (`gdc_wait`) for the previous
-kernel's results. Each kernel lets the next one launch only after
-its own wait, so at most two kernels overlap and every write still follows the previous kernel's end.
+kernel's results. Each kernel lets the next one launch only after its own wait, so at most two kernels
+overlap and every write still follows the previous kernel's end.
 
 The LM head can fuse the greedy pick: every program packs its best (logit, index) into one int64 that
 orders like the logit (ties: the lower index, as torch.argmax) and merges it with an atomic max; the next
