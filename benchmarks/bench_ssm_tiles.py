@@ -15,32 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 
 import torch
 
 from sam_cli import kernels
 from sam_cli import triton_decode as T
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_decode import measure_bandwidth  # noqa: E402
+
 SHAPES = {"130m": 24, "780m": 48, "2.7b": 80}  # heads (headdim 64, d_state 128, one group, conv width 4)
 TILES = "4x1x2,8x1x4,16x1x4,32x1x8,4x8x2,8x4x4,8x8x4,16x2x4,16x4x4,16x4x8,32x2x8"
-
-
-def copy_bandwidth() -> float:
-    a = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-    b = torch.empty_like(a)
-    for _ in range(3):
-        b.copy_(a)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(10):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        b.copy_(a)
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e) / 1e3)
-    return 2 * a.numel() / min(times) / 1e9
 
 
 class Layers:
@@ -120,7 +108,7 @@ def main() -> None:
     if not kernels.available():
         raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
     tiles = [tuple(int(v) for v in t.split("x")) for t in a.tiles.split(",")]
-    bw = copy_bandwidth()
+    bw = measure_bandwidth()
     print(json.dumps({"copy_GBps": round(bw)}), flush=True)
     rows = []
     for size in a.sizes.split(","):

@@ -36,7 +36,7 @@ from torch.profiler import ProfilerActivity, profile
 from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import release, upstream_model  # noqa: E402
+from bench_decode import measure_bandwidth, release, upstream_model  # noqa: E402
 
 SIZES = {"tiny": (256, 2), "130m": (768, 24), "780m": (1536, 48), "2.7b": (2560, 64)}
 MATRIX = re.compile(r"gemv|gemm|sm90_xmma|cutlass|_gemv|matmul|dot_kernel|nvjet", re.I)
@@ -49,25 +49,6 @@ def kernel_times(prof: Any) -> dict[str, list[float]]:
         if ev.device_type == torch.autograd.DeviceType.CUDA:
             out[ev.name].append(ev.time_range.elapsed_us())
     return out
-
-
-def copy_bandwidth() -> float:
-    n = 1 << 30
-    a = torch.empty(n, dtype=torch.uint8, device="cuda").random_()
-    b = torch.empty_like(a)
-    b.copy_(a)
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(5):
-        start.record()
-        b.copy_(a)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    del a, b
-    torch.cuda.empty_cache()
-    return 2 * n / statistics.median(times) / 1e9
 
 
 def summarise(per_step: dict[str, tuple[float, float]], wall_us: float, matrix_bytes: int, bw: float) -> dict[str, Any]:
@@ -208,7 +189,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.manual_seed(0)
-    bw = copy_bandwidth()
+    bw = measure_bandwidth()
     results: dict[str, Any] = {"device": torch.cuda.get_device_name(), "bandwidth_GBps": bw, "rows": []}
     print(json.dumps({"device": results["device"], "bandwidth_GBps": bw}), flush=True)
     with torch.no_grad():
