@@ -93,15 +93,16 @@ def _softplus(x):
 
 
 def _gemv_configs() -> list[triton.Config]:
-    # (BLOCK_N, BLOCK_K, warps): weight rows a program streams, the K slice per iteration. Thin slabs give
-    # more programs for the short matrices (130M out_proj: 768 rows); wide ones fewer, longer streams. The
-    # autotuner times the ones that fit (_prune_gemv) at warm-up; the profile (benchmarks/profile_decode.py)
-    # showed the former fixed 4-warp choice at half of cuBLAS's bandwidth.
-    # Measured on an H200 (2026-11-22, two runs): 13 candidates; these are the ones picked for the 130M and
-    # 2.7B shapes at batch 1, plus neighbours and the thin ones that fit 2-4 rows.
-    shapes = ((2, 1024, 4), (4, 512, 4), (4, 1024, 4), (4, 2048, 8), (8, 512, 4), (8, 1024, 8), (16, 256, 4),
-              (16, 512, 8))
-    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w) for bn, bk, w in shapes]
+    # (BLOCK_N, BLOCK_K, warps, stages): weight rows a program streams, the K slice per iteration, and how
+    # many slices are in flight (STAGES > 1: Triton's pipeliner streams them through shared memory with
+    # cp.async). Thin slabs give more programs for the short matrices (130M out_proj: 768 rows); wide ones
+    # fewer, longer streams. The autotuner times the ones that fit (_prune_gemv) at warm-up.
+    # Measured on an H200 (2026-11-22): the single-stage shapes are the ones picked for the 130M and 2.7B
+    # shapes at batch 1 before pipelining, plus neighbours and the thin ones that fit 2-4 rows; with one
+    # slice in flight a program waits a memory round trip a slice, which held the 2.7B matrices at 2.2 TB/s.
+    shapes = ((2, 1024, 4, 1), (4, 512, 4, 1), (4, 1024, 4, 1), (4, 2048, 8, 1), (8, 512, 4, 1), (8, 1024, 8, 1),
+              (16, 256, 4, 1), (16, 512, 8, 1), (4, 512, 4, 3), (8, 256, 4, 3), (8, 512, 4, 3), (16, 256, 8, 3))
+    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk, "STAGES": st}, num_warps=w) for bn, bk, w, st in shapes]
 
 
 def _prune_gemv(configs, named_args, **kwargs):
@@ -132,8 +133,60 @@ def _block_m(m: int) -> int:
     return triton.next_power_of_2(m)
 
 
+# (BLOCK_N, BLOCK_K, warps, stages) by kernel ("rmsnorm" or "gated") and weight shape (N, K), for the
+# published Mamba-2 shapes; measured on an H200 (BENCHMARKS.md) inside a CUDA graph of PDL-chained launches
+# over weights that do not fit in L2 (benchmarks/bench_gemv.py), and for the 130M and 2.7B in_proj inside
+# the whole decode step (bench_decode.py --in-proj-tiles), which can rank tiles differently: at 130M,
+# 4x512x4x1 gave 0.251 ms a step against 0.331 for 4x256x2x3, the fastest alone by 2%. Triton's autotuner
+# times one launch at a time after an L2 flush, and there picked configs up to 1.6x slower than the best
+# in the chain (2.7B out_proj: 22.5 against 13.7 µs), so it is only the fallback, for other shapes.
+GEMV_TILES: dict[tuple[str, int, int], tuple[int, int, int, int]] = {
+    ("rmsnorm", 3352, 768): (4, 512, 4, 1),  # 130M in_proj
+    ("gated", 768, 1536): (4, 2048, 8, 1),  # 130M out_proj
+    ("rmsnorm", 50288, 768): (16, 256, 4, 1),  # 130M LM head
+    ("rmsnorm", 4384, 1024): (4, 512, 4, 1),  # 370M
+    ("gated", 1024, 2048): (4, 2048, 8, 1),
+    ("rmsnorm", 50288, 1024): (16, 256, 4, 1),
+    ("rmsnorm", 6448, 1536): (8, 512, 4, 3),  # 780M
+    ("gated", 1536, 3072): (4, 1024, 4, 3),
+    ("rmsnorm", 50288, 1536): (8, 512, 4, 1),
+    ("rmsnorm", 8512, 2048): (4, 1024, 4, 1),  # 1.3B
+    ("gated", 2048, 4096): (8, 1024, 8, 3),
+    ("rmsnorm", 50288, 2048): (8, 512, 4, 3),
+    ("rmsnorm", 10576, 2560): (8, 512, 4, 3),  # 2.7B
+    ("gated", 2560, 5120): (8, 512, 4, 4),
+    ("rmsnorm", 50288, 2560): (8, 512, 4, 3),
+}
+
+
+def gemv_tile(kernel: str, n: int, k: int, m: int) -> tuple[int, int, int, int] | None:
+    """The measured tile for this kernel and shape, if any and if its accumulator fits m rows (_prune_gemv)."""
+    t = GEMV_TILES.get((kernel, n, k))
+    if t is None or _block_m(m) * t[0] * t[1] > 64 * 32 * t[2]:
+        return None
+    return t
+
+
+def _launch_gemv(kernel, grid, args: tuple, kwargs: dict, tile) -> None:
+    """`kernel` with `tile` (BLOCK_N, BLOCK_K, warps, stages), or autotuned when tile is None."""
+    if tile is None:
+        kernel[grid](*args, **kwargs)
+    else:
+        bn, bk, warps, stages = tile
+        kernel.fn[grid](*args, **kwargs, BLOCK_N=bn, BLOCK_K=bk, STAGES=stages, num_warps=warps)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 1. RMSNorm + matrix-vector product
+
+
+@triton.jit
+def _normed_slice(x_rows, NW, offs_k, mm, K, rstd, dtype: tl.constexpr):
+    """RMSNorm of the rows' K slice `offs_k`, rounded to the weight dtype (the eager Linear's input), fp32."""
+    kk = offs_k < K
+    x = tl.load(x_rows + offs_k[None, :], mask=mm[:, None] & kk[None, :], other=0.0).to(tl.float32)
+    nw = tl.load(NW + offs_k, mask=kk, other=0.0).to(tl.float32)
+    return (x * rstd[:, None] * nw[None, :]).to(dtype).to(tl.float32)
 
 
 @triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M", "GATHER", "ARGMAX"],
@@ -150,7 +203,7 @@ def _rmsnorm_gemv_kernel(
     PACKED_OUT,  # (M,) int64 argmax keys, merged into when ARGMAX
     M, N, K, eps,
     GATHER: tl.constexpr, PACKED_IDS: tl.constexpr, ARGMAX: tl.constexpr, PDL: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, STAGES: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs_m = tl.arange(0, BLOCK_M)
@@ -179,7 +232,7 @@ def _rmsnorm_gemv_kernel(
     # Pass 1: every program computes the rows' mean square itself (K values a row, from L2), which saves
     # the separate norm launch.
     ss = tl.zeros([BLOCK_M], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         mk = mm[:, None] & (offs_k < K)[None, :]
         x = tl.load(x_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
@@ -189,19 +242,15 @@ def _rmsnorm_gemv_kernel(
     rstd = 1.0 / tl.sqrt(ss / K + eps)
     # Pass 2: the normalised rows (rounded to the weight dtype, as the eager model's input to the Linear)
     # against a BLOCK_N-row slab of W. Products accumulate elementwise; one reduction over K at the end,
-    # not a cross-lane sum per slice. The first slice uses the weights loaded above.
-    acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    # not a cross-lane sum per slice. The first slice uses the weights loaded before the wait; the others
+    # stream with STAGES slices in flight.
+    h = _normed_slice(x_rows, NW, tl.arange(0, BLOCK_K), mm, K, rstd, W.dtype.element_ty)
+    acc3 = h[:, None, :] * w_first.to(tl.float32)[None, :, :]
+    for k0 in tl.range(BLOCK_K, K, BLOCK_K, num_stages=STAGES):
         offs_k = k0 + tl.arange(0, BLOCK_K)
-        kk = offs_k < K
-        x = tl.load(x_rows + offs_k[None, :], mask=mm[:, None] & kk[None, :], other=0.0).to(tl.float32)
-        nw = tl.load(NW + offs_k, mask=kk, other=0.0).to(tl.float32)
-        h = (x * rstd[:, None] * nw[None, :]).to(W.dtype.element_ty).to(tl.float32)
-        if k0 == 0:
-            w = w_first.to(tl.float32)
-        else:
-            w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0).to(tl.float32)
-        acc3 += h[:, None, :] * w[None, :, :]
+        w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & (offs_k < K)[None, :], other=0.0)
+        h = _normed_slice(x_rows, NW, offs_k, mm, K, rstd, W.dtype.element_ty)
+        acc3 += h[:, None, :] * w.to(tl.float32)[None, :, :]
     out = tl.sum(acc3, axis=2).to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
     tl.store(OUT + offs_m[:, None] * stride_o + offs_n[None, :], out, mask=mm[:, None] & mn[None, :])
     if ARGMAX:
@@ -213,14 +262,16 @@ def _rmsnorm_gemv_kernel(
 
 def rmsnorm_gemv(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, out: Tensor,
                  ids: Tensor | None = None, residual_out: Tensor | None = None, packed_ids: Tensor | None = None,
-                 ids_out: Tensor | None = None, argmax_out: Tensor | None = None) -> Tensor:
+                 ids_out: Tensor | None = None, argmax_out: Tensor | None = None, tile=None) -> Tensor:
     """out[m] = Linear(RMSNorm(x[m])) for m < M <= MAX_GEMV_ROWS.
 
     With `ids`, x is the embedding table and row m is x[ids[m]]; those rows, in fp32, are also written to
     `residual_out` (the start of the residual stream). `packed_ids` instead of `ids`: argmax keys of the
     previous step, whose ids are also written to `ids_out`. With `argmax_out` (int64, M, filled with
     PACKED_EMPTY beforehand), each row's argmax over `out` is merged into it as a packed key
-    (`unpack_argmax` reads it). Reference: `rmsnorm_gemv_ref` (and `argmax_ref`).
+    (`unpack_argmax` reads it). `tile`: (BLOCK_N, BLOCK_K, warps, stages), or "auto" for the autotuner;
+    by default GEMV_TILES' entry for this shape, else the autotuner. Reference: `rmsnorm_gemv_ref` (and
+    `argmax_ref`).
     """
     K = x.shape[-1]
     N = weight.shape[0]
@@ -235,12 +286,13 @@ def rmsnorm_gemv(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, out
     if argmax_out is not None:
         assert argmax_out.dtype == torch.int64 and argmax_out.shape == (M,) and argmax_out.is_contiguous()
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
-    _rmsnorm_gemv_kernel[grid](
-        x, x.stride(0), ids if gather else x, ids_out if packed_ids is not None else x,
-        residual_out if gather else out, residual_out.stride(0) if gather else 0, norm_weight, weight,
-        weight.stride(0), out, out.stride(0), argmax_out if argmax_out is not None else out,
-        M, N, K, eps, GATHER=gather, PACKED_IDS=packed_ids is not None, ARGMAX=argmax_out is not None,
-        BLOCK_M=_block_m(M), **_launch_options(out))
+    args = (x, x.stride(0), ids if gather else x, ids_out if packed_ids is not None else x,
+            residual_out if gather else out, residual_out.stride(0) if gather else 0, norm_weight, weight,
+            weight.stride(0), out, out.stride(0), argmax_out if argmax_out is not None else out, M, N, K, eps)
+    kwargs = dict(GATHER=gather, PACKED_IDS=packed_ids is not None, ARGMAX=argmax_out is not None,
+                  BLOCK_M=_block_m(M), **_launch_options(out))
+    tile = gemv_tile("rmsnorm", N, K, M) if tile is None else (None if tile == "auto" else tile)
+    _launch_gemv(_rmsnorm_gemv_kernel, grid, args, kwargs, tile)
     return out
 
 
@@ -421,6 +473,23 @@ def conv_ssm_step_ref(zxbcdt: Tensor, conv_state: Tensor, conv_weight: Tensor, c
 # 3. Gated RMSNorm + matrix-vector product + residual add
 
 
+@triton.jit
+def _gated_slice(y_rows, z_rows, offs_k, mm, K):
+    """y * silu(z) on the rows' K slice `offs_k`, fp32."""
+    mk = mm[:, None] & (offs_k < K)[None, :]
+    yv = tl.load(y_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+    zv = tl.load(z_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+    return yv * (zv * tl.sigmoid(zv))
+
+
+@triton.jit
+def _gated_normed_slice(y_rows, z_rows, GW, offs_k, mm, K, rstd, dtype: tl.constexpr):
+    """The gated RMSNorm of that slice, rounded to the model dtype (the eager out_proj's input), fp32."""
+    gw = tl.load(GW + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)
+    gn = _gated_slice(y_rows, z_rows, offs_k, mm, K) * rstd[:, None] * gw[None, :]
+    return gn.to(dtype).to(tl.float32)
+
+
 # restore_value: tuning runs the kernel many times, and it adds into R in place.
 @triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M"], restore_value=["R"],
                  prune_configs_by={"early_config_prune": _prune_gemv})
@@ -433,6 +502,7 @@ def _gated_norm_gemv_add_kernel(
     R, stride_r,  # (M, N) fp32 residual stream, updated in place
     M, N, K, eps,
     PDL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    STAGES: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs_m = tl.arange(0, BLOCK_M)
@@ -451,44 +521,38 @@ def _gated_norm_gemv_add_kernel(
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
+    y_rows = Y + offs_m[:, None] * stride_y
+    z_rows = Z + offs_m[:, None] * stride_z
     ss = tl.zeros([BLOCK_M], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        mk = mm[:, None] & (offs_k < K)[None, :]
-        yv = tl.load(Y + offs_m[:, None] * stride_y + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
-        zv = tl.load(Z + offs_m[:, None] * stride_z + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
-        gv = yv * (zv * tl.sigmoid(zv))
+    for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
+        gv = _gated_slice(y_rows, z_rows, k0 + tl.arange(0, BLOCK_K), mm, K)
         ss += tl.sum(gv * gv, axis=1)
     rstd = 1.0 / tl.sqrt(ss / K + eps)
-    acc3 = tl.zeros([BLOCK_M, BLOCK_N, BLOCK_K], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    gn = _gated_normed_slice(y_rows, z_rows, GW, tl.arange(0, BLOCK_K), mm, K, rstd, Y.dtype.element_ty)
+    acc3 = gn[:, None, :] * w_first.to(tl.float32)[None, :, :]
+    for k0 in tl.range(BLOCK_K, K, BLOCK_K, num_stages=STAGES):
         offs_k = k0 + tl.arange(0, BLOCK_K)
-        kk = offs_k < K
-        mk = mm[:, None] & kk[None, :]
-        yv = tl.load(Y + offs_m[:, None] * stride_y + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
-        zv = tl.load(Z + offs_m[:, None] * stride_z + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
-        gw = tl.load(GW + offs_k, mask=kk, other=0.0).to(tl.float32)
-        gn = (yv * (zv * tl.sigmoid(zv)) * rstd[:, None] * gw[None, :]).to(Y.dtype.element_ty).to(tl.float32)
-        if k0 == 0:
-            w = w_first.to(tl.float32)
-        else:
-            w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & kk[None, :], other=0.0).to(tl.float32)
-        acc3 += gn[:, None, :] * w[None, :, :]
+        w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & (offs_k < K)[None, :], other=0.0)
+        gn = _gated_normed_slice(y_rows, z_rows, GW, offs_k, mm, K, rstd, Y.dtype.element_ty)
+        acc3 += gn[:, None, :] * w.to(tl.float32)[None, :, :]
     out = tl.sum(acc3, axis=2).to(W.dtype.element_ty).to(tl.float32)
     tl.store(r_ptrs, r_old + out, mask=rm)
 
 
-def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, residual: Tensor) -> Tensor:
+def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, residual: Tensor,
+                        tile=None) -> Tensor:
     """residual += Linear(gated RMSNorm(y, z)) for M <= MAX_GEMV_ROWS rows (ngroups = 1: one norm over all
-    d_inner channels). Reference: `gated_norm_gemv_add_ref`."""
+    d_inner channels). `tile` as for `rmsnorm_gemv`. Reference: `gated_norm_gemv_add_ref`."""
     M, K = y.shape
     N = weight.shape[0]
     assert y.stride(-1) == 1 and z.stride(-1) == 1 and weight.stride(-1) == 1 and residual.stride(-1) == 1
     assert residual.dtype == torch.float32 and residual.shape == (M, N)
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
-    _gated_norm_gemv_add_kernel[grid](y, y.stride(0), z, z.stride(0), norm_weight, weight, weight.stride(0),
-                                      residual, residual.stride(0), M, N, K, eps, BLOCK_M=_block_m(M),
-                                      **_launch_options(residual))
+    args = (y, y.stride(0), z, z.stride(0), norm_weight, weight, weight.stride(0), residual, residual.stride(0),
+            M, N, K, eps)
+    tile = gemv_tile("gated", N, K, M) if tile is None else (None if tile == "auto" else tile)
+    kwargs = dict(BLOCK_M=_block_m(M), **_launch_options(residual))
+    _launch_gemv(_gated_norm_gemv_add_kernel, grid, args, kwargs, tile)
     return residual
 
 

@@ -152,6 +152,38 @@ def test_triton_decode_kernels_match_references(dtype, m):
     check("gated_norm_gemv_add", got, want, tol)
 
 
+GEMV_TILES_TESTED = sorted(set(T.GEMV_TILES.values()) | {(c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps,
+                                                          c.kwargs["STAGES"]) for c in T._gemv_configs()})
+
+
+@pytest.mark.parametrize("tile", GEMV_TILES_TESTED, ids=["x".join(map(str, t)) for t in GEMV_TILES_TESTED])
+def test_every_gemv_tile_matches_reference(tile):
+    """Each tile the measured table or the autotuner can pick (pipelined ones included), on shapes whose K is
+    not a multiple of the K slice and whose N is not a multiple of the rows a program takes."""
+    torch.manual_seed(7)
+    K, N, Kd, Nd = 2600, 1003, 5200, 501
+    for m in (1, 2):
+        x = torch.randn(m, K, device=DEV)
+        nw = (1 + 0.2 * torch.randn(K, device=DEV)).to(torch.bfloat16)
+        W = (torch.randn(N, K, device=DEV) / 50).to(torch.bfloat16)
+        out = torch.full((m, N), float("nan"), device=DEV, dtype=torch.bfloat16)
+        packed = torch.full((m,), T.PACKED_EMPTY, dtype=torch.long, device=DEV)
+        if T._block_m(m) * tile[0] * tile[1] > 64 * 32 * tile[2]:
+            continue  # too many accumulators for this many rows: never launched so
+        T.rmsnorm_gemv(x, nw, W, 1e-5, out, argmax_out=packed, tile=tile)
+        ref = T.rmsnorm_gemv_ref(x, nw, W, 1e-5)[0]
+        check(f"rmsnorm_gemv/{tile}", out, ref, TOL[torch.bfloat16])
+        assert torch.equal(T.unpack_argmax(packed), T.argmax_ref(out))
+        y = torch.randn(m, Kd, device=DEV).to(torch.bfloat16)
+        z = torch.randn(m, Kd + 24, device=DEV).to(torch.bfloat16)[:, :Kd]
+        gw = (1 + 0.2 * torch.randn(Kd, device=DEV)).to(torch.bfloat16)
+        Wo = (torch.randn(Nd, Kd, device=DEV) / 70).to(torch.bfloat16)
+        res = torch.randn(m, Nd, device=DEV)
+        got = T.gated_norm_gemv_add(y, z, gw, Wo, 1e-5, res.clone(), tile=tile)
+        check(f"gated_norm_gemv_add/{tile}", got - res, T.gated_norm_gemv_add_ref(y, z, gw, Wo, 1e-5, res) - res,
+              TOL[torch.bfloat16])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m", [1, 3])
 def test_fused_argmax_and_packed_ids(dtype, m):

@@ -58,7 +58,7 @@ GEMV_TYPES = {"X": "*bf16", "IDS": "*i64", "TOK_OUT": "*i64", "R_OUT": "*fp32", 
 def test_rmsnorm_gemv_compiles(gather, packed, argmax, pdl):
     k = compile_kernel(T._rmsnorm_gemv_kernel, GEMV_TYPES,
                        {"GATHER": gather, "PACKED_IDS": packed, "ARGMAX": argmax, "PDL": pdl, "BLOCK_M": 1,
-                        "BLOCK_N": 4, "BLOCK_K": 1024})
+                        "BLOCK_N": 4, "BLOCK_K": 1024, "STAGES": 1})
     ptx = k.asm["ptx"]
     assert ("griddepcontrol.wait" in ptx) == pdl
     assert ("atom.global" in ptx and "max.s64" in ptx) == argmax
@@ -69,7 +69,7 @@ def test_rmsnorm_gemv_compiles(gather, packed, argmax, pdl):
 def test_gated_norm_gemv_add_compiles(pdl):
     k = compile_kernel(T._gated_norm_gemv_add_kernel,
                        {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32", "eps": "fp32"},
-                       {"PDL": pdl, "BLOCK_M": 4, "BLOCK_N": 4, "BLOCK_K": 1024}, warps=8)
+                       {"PDL": pdl, "BLOCK_M": 4, "BLOCK_N": 4, "BLOCK_K": 1024, "STAGES": 3}, warps=8)
     assert ("griddepcontrol.launch_dependents" in k.asm["ptx"]) == pdl
 
 
@@ -93,3 +93,28 @@ def test_conv_ssm_step_compiles(state, tile, tmp_path):
     regs = int(re.search(r"Used (\d+) registers", report).group(1))
     # The large-batch tile is meant to keep several programs resident an SM (memory parallelism).
     assert tile == T.SMALL_BATCH_TILE or regs <= 128, report
+
+
+GEMV_ALIGNED = ("X", "stride_x", "IDS", "TOK_OUT", "R_OUT", "stride_r", "NW", "W", "stride_w", "OUT", "stride_o",
+                "PACKED_OUT", "Y", "stride_y", "Z", "stride_z", "GW", "R", "K")
+
+
+GEMV_KERNELS = {
+    "rmsnorm": (T._rmsnorm_gemv_kernel, dict(GEMV_TYPES, X="*fp32"), {"GATHER": False, "PACKED_IDS": False, "ARGMAX": True}),
+    "gated": (T._gated_norm_gemv_add_kernel, {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32",
+                                              "eps": "fp32"}, {}),
+}
+
+
+@pytest.mark.parametrize("kind,tile", sorted({(kind, t) for (kind, _, _), t in T.GEMV_TILES.items()}),
+                         ids=lambda v: v if isinstance(v, str) else "x".join(map(str, v)))
+def test_measured_gemv_tiles_compile_without_spills(kind, tile, tmp_path):
+    """Each kernel with the tiles triton_decode.GEMV_TILES gives it, as launched at batch 1: pipelined tiles
+    (stages > 1) stream their weights with cp.async, and none spills registers."""
+    bn, bk, warps, stages = tile
+    kernel, types, consts = GEMV_KERNELS[kind]
+    consts = dict(consts, BLOCK_M=1, BLOCK_N=bn, BLOCK_K=bk, STAGES=stages, PDL=True)
+    k = compile_kernel(kernel, types, consts, warps=warps, aligned=GEMV_ALIGNED)
+    assert ("cp.async" in k.asm["ptx"]) == (stages > 1)
+    report = ptxas_report(k.asm["ptx"], tmp_path)
+    assert " 0 bytes spill stores" in report, report
