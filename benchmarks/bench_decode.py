@@ -69,6 +69,32 @@ def measure_bandwidth() -> float:
     return 2 * n / t / 1e9
 
 
+def graph_time(fn: Callable[[Any], Any], items: list, calls: int, repeats: int) -> float:
+    """Seconds a call of fn, from a CUDA graph of `calls` calls rotating over `items` (e.g. layers' buffers
+    that together do not fit in L2), median of `repeats` replays; compiled and warmed up before capture."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for it in items:
+            fn(it)
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for i in range(calls):
+            fn(items[i % len(items)])
+    g.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        g.replay()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) / 1e3 / calls)
+    return statistics.median(times)
+
+
 def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
     """Seconds per decode step: (T(new) - T(1)) / (new - 1), the fastest of interleaved runs (a host
     hiccup only adds time; with medians, one in the short run once made a batch-1 figure negative)."""
@@ -81,27 +107,58 @@ def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
     return (min(tn) - min(t1)) / (new - 1)
 
 
-def small_batch_tiles(lm: Mamba2LMHeadModel, batch: int, tiles: list[tuple[int, int, int]]) -> dict[str, Any]:
-    """Graph replay time (ms a step) with each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE):
-    the kernel's time in isolation (bench_ssm_tiles.py) is not its time inside the PDL chain."""
-    from sam_cli import triton_decode as T
+def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, Callable[[], Callable[[], None]]]]
+                   ) -> dict[str, Any]:
+    """Graph replay time (ms a step) of a decoder built afresh under each setting, given as (label, apply)
+    pairs: apply() changes a kernel choice of triton_decode and returns the function that undoes it. A
+    kernel's time in isolation (bench_ssm_tiles.py, bench_gemv.py) is not its time inside the PDL chain."""
     from sam_cli.fast_mamba2 import fast_lm_for
 
     fast = fast_lm_for(lm)
-    keep = T.SMALL_BATCH_TILE
     out: dict[str, Any] = {}
-    try:
-        for t in tiles:
-            T.SMALL_BATCH_TILE = t
+    for label, apply in settings:
+        undo = apply()
+        try:
             fast.decoders.clear()
             dec = fast.decoder(batch)
             dec.replay()
             ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
-            out["x".join(map(str, t))] = {"graph_ms_per_step": ms, "variant": dec.variant}
-    finally:
-        T.SMALL_BATCH_TILE = keep
-        fast.decoders.clear()
+            out[label] = {"graph_ms_per_step": ms, "variant": dec.variant}
+        finally:
+            undo()
+            fast.decoders.clear()
     return out
+
+
+def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
+    """Settings for graph_ms_under: each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE)."""
+    from sam_cli import triton_decode as T
+
+    def apply(t):
+        keep, T.SMALL_BATCH_TILE = T.SMALL_BATCH_TILE, t
+        return lambda: setattr(T, "SMALL_BATCH_TILE", keep)
+    return [("x".join(map(str, t)), lambda t=t: apply(t)) for t in tiles]
+
+
+def in_proj_tile_settings(lm: Mamba2LMHeadModel, tiles: list[tuple[int, ...]]
+                          ) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
+    """Settings for graph_ms_under: each GEMV tile for the model's in_proj (triton_decode.GEMV_TILES)."""
+    from sam_cli import triton_decode as T
+
+    w = lm.backbone.layers[0].mixer.in_proj.weight
+    key = ("rmsnorm", w.shape[0], w.shape[1])
+
+    def apply(t):
+        keep = T.GEMV_TILES.get(key)
+        T.GEMV_TILES[key] = t
+
+        def undo():
+            if keep is None:
+                T.GEMV_TILES.pop(key, None)
+            else:
+                T.GEMV_TILES[key] = keep
+        return undo
+    return [("x".join(map(str, t)), lambda t=t: apply(t)) for t in tiles]
 
 
 def param_bytes(model: torch.nn.Module) -> int:
@@ -207,6 +264,8 @@ def main() -> None:
     ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
     ap.add_argument("--small-tiles", default="", help="for batches below triton_decode.LARGE_BATCH_FROM, also "
                     "the graph replay with each of these conv+SSM tiles (rows x chunks x warps, comma-separated)")
+    ap.add_argument("--in-proj-tiles", default="", help="for batches of at most 4, also the graph replay with "
+                    "each of these in_proj GEMV tiles (BLOCK_N x BLOCK_K x warps x stages, comma-separated)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script")
@@ -243,7 +302,10 @@ def main() -> None:
                     row[key] = guarded(lambda st=st: bench_ours(lm, ids, args.new, args.repeats, st))
                 if args.small_tiles and batch < 8:
                     tiles = [tuple(int(v) for v in t.split("x")) for t in args.small_tiles.split(",")]
-                    row["small_tiles"] = guarded(lambda: small_batch_tiles(lm, batch, tiles))
+                    row["small_tiles"] = guarded(lambda: graph_ms_under(lm, batch, small_tile_settings(tiles)))
+                if args.in_proj_tiles and batch <= 4:
+                    tiles = [tuple(int(v) for v in t.split("x")) for t in args.in_proj_tiles.split(",")]
+                    row["in_proj_tiles"] = guarded(lambda: graph_ms_under(lm, batch, in_proj_tile_settings(lm, tiles)))
                 if "upstream" not in skip:
                     row["upstream"] = guarded(lambda: bench_upstream(lm, ids, args.new, args.repeats))
                 if "transformer" not in skip:

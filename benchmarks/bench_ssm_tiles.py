@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 
 import torch
@@ -25,7 +24,7 @@ from sam_cli import kernels
 from sam_cli import triton_decode as T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import measure_bandwidth  # noqa: E402
+from bench_decode import graph_time, measure_bandwidth  # noqa: E402
 
 SHAPES = {"130m": 24, "780m": 48, "2.7b": 80}  # heads (headdim 64, d_state 128, one group, conv width 4)
 TILES = "4x1x2,8x1x4,16x1x4,32x1x8,4x8x2,8x4x4,8x8x4,16x2x4,16x4x4,16x4x8,32x2x8"
@@ -71,28 +70,7 @@ class Layers:
         return run
 
     def time(self, fn, calls: int, repeats: int) -> float:
-        """Seconds a call, from a CUDA graph of `calls` calls rotating over the layers."""
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for L in self.layers:  # compile and warm up outside the capture
-                fn(L)
-        torch.cuda.current_stream().wait_stream(side)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            for i in range(calls):
-                fn(self.layers[i % len(self.layers)])
-        g.replay()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(repeats):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            g.replay()
-            e.record()
-            e.synchronize()
-            times.append(s.elapsed_time(e) / 1e3 / calls)
-        return statistics.median(times)
+        return graph_time(fn, self.layers, calls, repeats)
 
 
 def main() -> None:

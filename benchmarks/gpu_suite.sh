@@ -10,7 +10,8 @@
 # DECODE_ARGS and E2E_ARGS replace the benchmarks' default arguments (e.g. DECODE_ARGS="--sizes 130m
 # --batches 1,64 --skip transformer" to iterate on one shape). PROFILE_ARGS, when set, also runs
 # profile_decode.py with them after the benchmarks (kernel times per step). TILES_ARGS, when set, first
-# runs bench_ssm_tiles.py with them (use "--sizes 130m" or similar: it needs at least one argument).
+# runs bench_ssm_tiles.py with them (use "--sizes 130m" or similar: it needs at least one argument), and
+# GEMV_ARGS the same for bench_gemv.py (the batch-1 matrix-vector kernels per config against cuBLAS).
 #
 # Each stage gets what is left of SUITE_SECONDS (default 510 s, for a 540 s device command), so a slow
 # stage cannot starve the table. Benchmarks print one JSON line per finished row; the tables are rebuilt
@@ -55,6 +56,14 @@ if [ "$WHAT" != tests ] && [ -n "${TILES_ARGS:-}" ]; then
     > "$OUT/tiles.log" 2>&1
   echo "bench_ssm_tiles exit $?" >> "$OUT/tiles.log"
   grep -v "^{" "$OUT/tiles.log" | tail -30
+fi
+
+if [ "$WHAT" != tests ] && [ -n "${GEMV_ARGS:-}" ]; then
+  echo "== bench_gemv ($(left) s left)"
+  timeout "$(cap $(( $(left) / 3 )))" python3 benchmarks/bench_gemv.py $GEMV_ARGS --json "$OUT/gemv.json" \
+    > "$OUT/gemv.log" 2>&1
+  echo "bench_gemv exit $?" >> "$OUT/gemv.log"
+  grep -v "^{" "$OUT/gemv.log" | tail -12
 fi
 
 if [ "$WHAT" != tests ]; then
