@@ -95,6 +95,37 @@ def graph_time(fn: Callable[[Any], Any], items: list, calls: int, repeats: int) 
     return statistics.median(times)
 
 
+def add_kernel_bench_args(ap: argparse.ArgumentParser) -> None:
+    """The options every single-kernel benchmark (bench_ssm_tiles, bench_gemv) takes for graph_time."""
+    ap.add_argument("--calls", type=int, default=48, help="launches in the timed CUDA graph")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", default=None)
+
+
+def start_kernel_bench() -> float:
+    """Stop unless the GPU kernels are here; the copy rate (GB/s), printed as the log's first JSON line."""
+    from sam_cli import kernels
+
+    if not kernels.available():
+        raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
+    bw = measure_bandwidth()
+    print(json.dumps({"copy_GBps": round(bw)}), flush=True)
+    return bw
+
+
+def emit(rows: list, row: dict[str, Any]) -> None:
+    """Keep a finished row, print it as a JSON line (a run cut short still reports it), free GPU memory."""
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+    torch.cuda.empty_cache()
+
+
+def save_json(path: str | None, bandwidth: float, rows: list) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump({"copy_GBps": bandwidth, "rows": rows}, f, indent=1)
+
+
 def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
     """Seconds per decode step: (T(new) - T(1)) / (new - 1), the fastest of interleaved runs (a host
     hiccup only adds time; with medians, one in the short run once made a batch-1 figure negative)."""

@@ -19,16 +19,13 @@ counts the weight bytes; the device-to-device copy rate measured at the start is
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 import torch
 
-from sam_cli import kernels
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import graph_time, measure_bandwidth  # noqa: E402
+from bench_decode import add_kernel_bench_args, emit, graph_time, save_json, start_kernel_bench  # noqa: E402
 
 # The published Mamba-2 shapes: d_model, d_inner, heads (headdim 64, d_state 128, one group).
 SHAPES = {"130m": (768, 1536, 24), "370m": (1024, 2048, 32), "780m": (1536, 3072, 48), "1.3b": (2048, 4096, 64),
@@ -104,14 +101,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="130m,2.7b")
     ap.add_argument("--rows", type=int, default=1, help="batch rows (at most triton_decode.MAX_GEMV_ROWS)")
     ap.add_argument("--extra", default=EXTRA, help="more tiles to time: BLOCK_N x BLOCK_K x warps x stages, comma-separated")
-    ap.add_argument("--calls", type=int, default=48)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--json", default=None)
+    add_kernel_bench_args(ap)
     a = ap.parse_args()
-    if not kernels.available():
-        raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
-    bw = measure_bandwidth()
-    print(json.dumps({"copy_GBps": round(bw)}), flush=True)
+    bw = start_kernel_bench()
     results = []
     for size in a.sizes.split(","):
         for name, (n_out, k_in, make) in matrices(size, a.rows).items():
@@ -137,10 +129,8 @@ def main() -> None:
             row["best"] = min(times, key=times.get)
             row["GBps"] = {k: round(nbytes / (v * 1e-6) / 1e9) for k, v in row["us"].items() if isinstance(v, float)}
             row["us"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row["us"].items()}
-            results.append(row)
-            print(json.dumps(row), flush=True)
             del args
-            torch.cuda.empty_cache()
+            emit(results, row)
     print(f"\ncopy bandwidth {bw:.0f} GB/s; batch {a.rows}; µs (weight GB/s)")
     print("| size | matrix | N × K | cuBLAS GEMV alone | best tile | its time | default | autotuned pick | its time |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -152,9 +142,7 @@ def main() -> None:
     for r in results:
         kind = "gated" if r["matrix"] == "out_proj" else "rmsnorm"
         print(f'    ("{kind}", {r["N"]}, {r["K"]}): ({r["best"].replace("x", ", ")}),  # {r["size"]} {r["matrix"]}')
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"copy_GBps": bw, "rows": results}, f, indent=1)
+    save_json(a.json, bw, results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ row; sam_cli/triton_decode.py's SMALL_BATCH_TILE, LARGE_BATCH_TILE and LARGE_BAT
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -24,7 +23,7 @@ from sam_cli import kernels
 from sam_cli import triton_decode as T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import graph_time, measure_bandwidth  # noqa: E402
+from bench_decode import add_kernel_bench_args, emit, graph_time, save_json, start_kernel_bench  # noqa: E402
 
 SHAPES = {"130m": 24, "780m": 48, "2.7b": 80}  # heads (headdim 64, d_state 128, one group, conv width 4)
 TILES = "4x1x2,8x1x4,16x1x4,32x1x8,4x8x2,8x4x4,8x8x4,16x2x4,16x4x4,16x4x8,32x2x8"
@@ -79,15 +78,10 @@ def main() -> None:
     ap.add_argument("--batches", default="1,4,16,64,256")
     ap.add_argument("--state-dtypes", default="fp32,bf16")
     ap.add_argument("--tiles", default=TILES, help="rows x chunks x warps, comma-separated")
-    ap.add_argument("--calls", type=int, default=48)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--json", default=None)
+    add_kernel_bench_args(ap)
     a = ap.parse_args()
-    if not kernels.available():
-        raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
     tiles = [tuple(int(v) for v in t.split("x")) for t in a.tiles.split(",")]
-    bw = measure_bandwidth()
-    print(json.dumps({"copy_GBps": round(bw)}), flush=True)
+    bw = start_kernel_bench()
     rows = []
     for size in a.sizes.split(","):
         heads = SHAPES[size]
@@ -111,19 +105,15 @@ def main() -> None:
                            library_GBps=round(2 * one / (times["library"] * 1e-6) / 1e9),
                            current="x".join(map(str, T.ssm_tile(batch))))
                 row["current_us"] = times.get(row["current"])
-                rows.append(row)
-                print(json.dumps(row), flush=True)
                 del layers
-                torch.cuda.empty_cache()
+                emit(rows, row)
     print(f"\ncopy bandwidth {bw:.0f} GB/s; one layer's conv + SSM update, µs (state GB/s)")
     print("| size | batch | state | library | best tile | best | vs library | current tile | current |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['batch']} | {r['state']} | {r['library_us']} ({r['library_GBps']}) | {r['best']} | "
               f"{r['best_us']} ({r['best_GBps']}) | {r['vs_library']}× | {r['current']} | {r['current_us']} |")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"copy_GBps": bw, "rows": rows}, f, indent=1)
+    save_json(a.json, bw, rows)
 
 
 if __name__ == "__main__":

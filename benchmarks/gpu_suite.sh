@@ -50,21 +50,16 @@ if [ "$WHAT" != bench ]; then
   tail -30 "$OUT/pytest.log"
 fi
 
-if [ "$WHAT" != tests ] && [ -n "${TILES_ARGS:-}" ]; then
-  echo "== bench_ssm_tiles ($(left) s left)"
-  timeout "$(cap $(( $(left) / 3 )))" python3 benchmarks/bench_ssm_tiles.py $TILES_ARGS --json "$OUT/tiles.json" \
-    > "$OUT/tiles.log" 2>&1
-  echo "bench_ssm_tiles exit $?" >> "$OUT/tiles.log"
-  grep -v "^{" "$OUT/tiles.log" | tail -30
-fi
-
-if [ "$WHAT" != tests ] && [ -n "${GEMV_ARGS:-}" ]; then
-  echo "== bench_gemv ($(left) s left)"
-  timeout "$(cap $(( $(left) / 3 )))" python3 benchmarks/bench_gemv.py $GEMV_ARGS --json "$OUT/gemv.json" \
-    > "$OUT/gemv.log" 2>&1
-  echo "bench_gemv exit $?" >> "$OUT/gemv.log"
-  grep -v "^{" "$OUT/gemv.log" | tail -12
-fi
+# An optional kernel benchmark: name, script, its arguments (unset: skipped); a third of the time left.
+kernel_bench() {
+  [ "$WHAT" = tests ] || [ -z "$3" ] && return
+  echo "== $1 ($(left) s left)"
+  timeout "$(cap $(( $(left) / 3 )))" python3 "benchmarks/$2" $3 --json "$OUT/$1.json" > "$OUT/$1.log" 2>&1
+  echo "$1 exit $?" >> "$OUT/$1.log"
+  grep -v "^{" "$OUT/$1.log" | tail -30
+}
+kernel_bench tiles bench_ssm_tiles.py "${TILES_ARGS:-}"
+kernel_bench gemv bench_gemv.py "${GEMV_ARGS:-}"
 
 if [ "$WHAT" != tests ]; then
   echo "== bench_decode ($(left) s left)"
