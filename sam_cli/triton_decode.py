@@ -167,8 +167,11 @@ def gemv_tile(kernel: str, n: int, k: int, m: int) -> tuple[int, int, int, int] 
     return t
 
 
-def _launch_gemv(kernel, grid, args: tuple, kwargs: dict, tile) -> None:
-    """`kernel` with `tile` (BLOCK_N, BLOCK_K, warps, stages), or autotuned when tile is None."""
+def _launch_gemv(kernel, kind: str, N: int, K: int, M: int, args: tuple, kwargs: dict, tile) -> None:
+    """`kernel` over N output columns with `tile` (BLOCK_N, BLOCK_K, warps, stages); tile None: the
+    measured one for (kind, N, K), else the autotuner's; "auto": the autotuner's."""
+    tile = gemv_tile(kind, N, K, M) if tile is None else (None if tile == "auto" else tile)
+    grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
     if tile is None:
         kernel[grid](*args, **kwargs)
     else:
@@ -285,14 +288,12 @@ def rmsnorm_gemv(x: Tensor, norm_weight: Tensor, weight: Tensor, eps: float, out
         assert residual_out is not None and residual_out.dtype == torch.float32
     if argmax_out is not None:
         assert argmax_out.dtype == torch.int64 and argmax_out.shape == (M,) and argmax_out.is_contiguous()
-    grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
     args = (x, x.stride(0), ids if gather else x, ids_out if packed_ids is not None else x,
             residual_out if gather else out, residual_out.stride(0) if gather else 0, norm_weight, weight,
             weight.stride(0), out, out.stride(0), argmax_out if argmax_out is not None else out, M, N, K, eps)
     kwargs = dict(GATHER=gather, PACKED_IDS=packed_ids is not None, ARGMAX=argmax_out is not None,
                   BLOCK_M=_block_m(M), **_launch_options(out))
-    tile = gemv_tile("rmsnorm", N, K, M) if tile is None else (None if tile == "auto" else tile)
-    _launch_gemv(_rmsnorm_gemv_kernel, grid, args, kwargs, tile)
+    _launch_gemv(_rmsnorm_gemv_kernel, "rmsnorm", N, K, M, args, kwargs, tile)
     return out
 
 
@@ -547,12 +548,10 @@ def gated_norm_gemv_add(y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tenso
     N = weight.shape[0]
     assert y.stride(-1) == 1 and z.stride(-1) == 1 and weight.stride(-1) == 1 and residual.stride(-1) == 1
     assert residual.dtype == torch.float32 and residual.shape == (M, N)
-    grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]),)  # noqa: E731
     args = (y, y.stride(0), z, z.stride(0), norm_weight, weight, weight.stride(0), residual, residual.stride(0),
             M, N, K, eps)
-    tile = gemv_tile("gated", N, K, M) if tile is None else (None if tile == "auto" else tile)
     kwargs = dict(BLOCK_M=_block_m(M), **_launch_options(residual))
-    _launch_gemv(_gated_norm_gemv_add_kernel, grid, args, kwargs, tile)
+    _launch_gemv(_gated_norm_gemv_add_kernel, "gated", N, K, M, args, kwargs, tile)
     return residual
 
 
