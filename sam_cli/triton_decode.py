@@ -105,13 +105,16 @@ def _gemv_configs() -> list[triton.Config]:
     return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk, "STAGES": st}, num_warps=w) for bn, bk, w, st in shapes]
 
 
+def tile_fits(block_m: int, block_n: int, block_k: int, warps: int) -> bool:
+    """The [rows, BLOCK_N, BLOCK_K] fp32 accumulator at most 64 values a thread (no spills)."""
+    return block_m * block_n * block_k <= 64 * 32 * warps
+
+
 def _prune_gemv(configs, named_args, **kwargs):
-    # The [rows, BLOCK_N, BLOCK_K] fp32 accumulator at most 64 values a thread (no spills), K slices no
-    # wider than K needs.
+    # Accumulators that fit (tile_fits), K slices no wider than K needs.
     m = kwargs.get("BLOCK_M", named_args.get("BLOCK_M", 1))
     k = kwargs.get("K", named_args.get("K"))
-    keep = [c for c in configs
-            if m * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] <= 64 * 32 * c.num_warps
+    keep = [c for c in configs if tile_fits(m, c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps)
             and (k is None or c.kwargs["BLOCK_K"] <= max(128, triton.next_power_of_2(k)))]
     return keep or configs[:1]
 
@@ -160,11 +163,9 @@ GEMV_TILES: dict[tuple[str, int, int], tuple[int, int, int, int]] = {
 
 
 def gemv_tile(kernel: str, n: int, k: int, m: int) -> tuple[int, int, int, int] | None:
-    """The measured tile for this kernel and shape, if any and if its accumulator fits m rows (_prune_gemv)."""
+    """The measured tile for this kernel and shape, if any and if its accumulator fits m rows."""
     t = GEMV_TILES.get((kernel, n, k))
-    if t is None or _block_m(m) * t[0] * t[1] > 64 * 32 * t[2]:
-        return None
-    return t
+    return t if t is not None and tile_fits(_block_m(m), t[0], t[1], t[2]) else None
 
 
 def _launch_gemv(kernel, kind: str, N: int, K: int, M: int, args: tuple, kwargs: dict, tile) -> None:
