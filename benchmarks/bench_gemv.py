@@ -6,7 +6,7 @@ cuBLAS, same run.
 For each model shape, the three matrices of a step: in_proj (RMSNorm + GEMV, `triton_decode.rmsnorm_gemv`),
 out_proj (gated RMSNorm + GEMV + residual add, `gated_norm_gemv_add`) and the LM head (RMSNorm + GEMV +
 fused greedy pick). Every tile (BLOCK_N x BLOCK_K x warps x stages) in the autotuner's list
-(`triton_decode._gemv_configs`) and in --extra is timed, then what runs by default (the measured
+(`triton_decode.GEMV_CANDIDATES`) and in --extra is timed, then what runs by default (the measured
 `triton_decode.GEMV_TILES` entry, else the autotuner) and the autotuner's own pick; the best tiles go
 into GEMV_TILES (the script prints the entries). "cuBLAS" is F.linear on an input already normalised:
 the GEMV alone, as the hybrid decode variant runs it (its norms are separate launches), so it is the
@@ -92,18 +92,16 @@ def label(t) -> str:
     return "x".join(map(str, t))
 
 
-def tile_of(c) -> tuple[int, int, int, int]:
-    return c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps, c.kwargs["STAGES"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="130m,2.7b")
     ap.add_argument("--rows", type=int, default=1, help="batch rows (at most triton_decode.MAX_GEMV_ROWS)")
-    ap.add_argument("--extra", default=EXTRA, help="more tiles to time: BLOCK_N x BLOCK_K x warps x stages, comma-separated")
+    ap.add_argument("--extra", default=EXTRA,
+                    help="more tiles to time: BLOCK_N x BLOCK_K x warps x stages, comma-separated")
     add_kernel_bench_args(ap)
     a = ap.parse_args()
     bw = start_kernel_bench()
+    from sam_cli import triton_decode as T  # needs Triton and a GPU: imported once they are known to be here
     results = []
     for size in a.sizes.split(","):
         for name, (n_out, k_in, make) in matrices(size, a.rows).items():
@@ -112,8 +110,9 @@ def main() -> None:
             kern = kernel_of(name)
             row = {"size": size, "matrix": name, "N": n_out, "K": k_in, "MB": round(nbytes / 1e6, 1), "us": {}}
             row["us"]["cublas"] = graph_time(cublas(name), args, a.calls, a.repeats) * 1e6
-            tiles = [tile_of(c) for c in kern.configs]
-            tiles += [t for t in (tuple(int(v) for v in e.split("x")) for e in a.extra.split(",") if e) if t not in tiles]
+            tiles = list(T.GEMV_CANDIDATES)
+            extra = (tuple(int(v) for v in e.split("x")) for e in a.extra.split(",") if e)
+            tiles += [t for t in extra if t not in tiles]
             for t in tiles:
                 try:
                     row["us"][label(t)] = graph_time(ours(name, t), args, a.calls, a.repeats) * 1e6
@@ -121,7 +120,7 @@ def main() -> None:
                     row["us"][label(t)] = f"failed: {type(e).__name__}: {str(e)[:100]}"
             kern.cache.clear()
             ours(name, "auto")(args[0])  # the autotuner picks (L2 flushed between its timings)
-            row["picked"] = label(tile_of(next(iter(kern.cache.values()))))
+            row["picked"] = label(T.config_tile(next(iter(kern.cache.values()))))
             row["us"]["autotuned"] = graph_time(ours(name, "auto"), args, a.calls, a.repeats) * 1e6
             row["us"]["default"] = graph_time(ours(name), args, a.calls, a.repeats) * 1e6
             times = {k: v for k, v in row["us"].items() if isinstance(v, float)
@@ -137,7 +136,8 @@ def main() -> None:
     for r in results:
         u, g = r["us"], r["GBps"]
         print(f"| {r['size']} | {r['matrix']} | {r['N']} × {r['K']} | {u['cublas']} ({g['cublas']}) | {r['best']} | "
-              f"{u[r['best']]} ({g[r['best']]}) | {u['default']} | {r['picked']} | {u['autotuned']} ({g['autotuned']}) |")
+              f"{u[r['best']]} ({g[r['best']]}) | {u['default']} | {r['picked']} | "
+              f"{u['autotuned']} ({g['autotuned']}) |")
     print("\nGEMV_TILES entries (the best tile of each matrix):")
     for r in results:
         kind = "gated" if r["matrix"] == "out_proj" else "rmsnorm"

@@ -92,17 +92,26 @@ def _softplus(x):
     return tl.where(x <= 20.0, lp, x)
 
 
+# (BLOCK_N, BLOCK_K, warps, stages): weight rows a program streams, the K slice per iteration, and how
+# many slices are in flight (STAGES > 1: Triton's pipeliner streams them through shared memory with
+# cp.async). Thin slabs give more programs for the short matrices (130M out_proj: 768 rows); wide ones
+# fewer, longer streams. The autotuner times the ones that fit (_prune_gemv) at warm-up, for shapes that
+# GEMV_TILES does not hold. Measured on an H200 (2026-11-22): the single-stage shapes are the ones picked
+# for the 130M and 2.7B shapes at batch 1 before pipelining, plus neighbours and the thin ones that fit 2-4
+# rows; with one slice in flight a program waits a memory round trip a slice, which held the 2.7B matrices
+# at 2.2 TB/s.
+GEMV_CANDIDATES = ((2, 1024, 4, 1), (4, 512, 4, 1), (4, 1024, 4, 1), (4, 2048, 8, 1), (8, 512, 4, 1), (8, 1024, 8, 1),
+                   (16, 256, 4, 1), (16, 512, 8, 1), (4, 512, 4, 3), (8, 256, 4, 3), (8, 512, 4, 3), (16, 256, 8, 3))
+
+
 def _gemv_configs() -> list[triton.Config]:
-    # (BLOCK_N, BLOCK_K, warps, stages): weight rows a program streams, the K slice per iteration, and how
-    # many slices are in flight (STAGES > 1: Triton's pipeliner streams them through shared memory with
-    # cp.async). Thin slabs give more programs for the short matrices (130M out_proj: 768 rows); wide ones
-    # fewer, longer streams. The autotuner times the ones that fit (_prune_gemv) at warm-up.
-    # Measured on an H200 (2026-11-22): the single-stage shapes are the ones picked for the 130M and 2.7B
-    # shapes at batch 1 before pipelining, plus neighbours and the thin ones that fit 2-4 rows; with one
-    # slice in flight a program waits a memory round trip a slice, which held the 2.7B matrices at 2.2 TB/s.
-    shapes = ((2, 1024, 4, 1), (4, 512, 4, 1), (4, 1024, 4, 1), (4, 2048, 8, 1), (8, 512, 4, 1), (8, 1024, 8, 1),
-              (16, 256, 4, 1), (16, 512, 8, 1), (4, 512, 4, 3), (8, 256, 4, 3), (8, 512, 4, 3), (16, 256, 8, 3))
-    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk, "STAGES": st}, num_warps=w) for bn, bk, w, st in shapes]
+    return [triton.Config({"BLOCK_N": bn, "BLOCK_K": bk, "STAGES": st}, num_warps=w)
+            for bn, bk, w, st in GEMV_CANDIDATES]
+
+
+def config_tile(c: triton.Config) -> tuple[int, int, int, int]:
+    """An autotuner config as a tile (BLOCK_N, BLOCK_K, warps, stages)."""
+    return c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps, c.kwargs["STAGES"]
 
 
 def tile_fits(block_m: int, block_n: int, block_k: int, warps: int) -> bool:

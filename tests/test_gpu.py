@@ -152,8 +152,7 @@ def test_triton_decode_kernels_match_references(dtype, m):
     check("gated_norm_gemv_add", got, want, tol)
 
 
-GEMV_TILES_TESTED = sorted(set(T.GEMV_TILES.values()) | {(c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_warps,
-                                                          c.kwargs["STAGES"]) for c in T._gemv_configs()})
+GEMV_TILES_TESTED = sorted(set(T.GEMV_TILES.values()) | set(T.GEMV_CANDIDATES))
 
 
 @pytest.mark.parametrize("tile", GEMV_TILES_TESTED, ids=["x".join(map(str, t)) for t in GEMV_TILES_TESTED])

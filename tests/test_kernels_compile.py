@@ -100,7 +100,8 @@ GEMV_ALIGNED = ("X", "stride_x", "IDS", "TOK_OUT", "R_OUT", "stride_r", "NW", "W
 
 
 GEMV_KERNELS = {
-    "rmsnorm": (T._rmsnorm_gemv_kernel, dict(GEMV_TYPES, X="*fp32"), {"GATHER": False, "PACKED_IDS": False, "ARGMAX": True}),
+    "rmsnorm": (T._rmsnorm_gemv_kernel, dict(GEMV_TYPES, X="*fp32"),
+                {"GATHER": False, "PACKED_IDS": False, "ARGMAX": True}),
     "gated": (T._gated_norm_gemv_add_kernel, {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32",
                                               "eps": "fp32"}, {}),
 }
