@@ -25,6 +25,7 @@ import json
 import statistics
 import time
 from typing import Any, Callable
+from unittest.mock import patch
 
 import torch
 
@@ -138,58 +139,42 @@ def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
     return (min(tn) - min(t1)) / (new - 1)
 
 
-def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, Callable[[], Callable[[], None]]]]
-                   ) -> dict[str, Any]:
-    """Graph replay time (ms a step) of a decoder built afresh under each setting, given as (label, apply)
-    pairs: apply() changes a kernel choice of triton_decode and returns the function that undoes it. A
-    kernel's time in isolation (bench_ssm_tiles.py, bench_gemv.py) is not its time inside the PDL chain."""
+def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, Callable[[], Any]]]) -> dict[str, Any]:
+    """Graph replay time (ms a step) of a decoder built afresh under each setting, given as (label, make)
+    pairs: make() returns a context manager that changes a kernel choice of triton_decode while it is
+    entered. A kernel's time in isolation (bench_ssm_tiles.py, bench_gemv.py) is not its time inside the
+    PDL chain."""
     from sam_cli.fast_mamba2 import fast_lm_for
 
     fast = fast_lm_for(lm)
     out: dict[str, Any] = {}
-    for label, apply in settings:
-        undo = apply()
+    for label, make in settings:
         try:
-            fast.decoders.clear()
-            dec = fast.decoder(batch)
-            dec.replay()
-            ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
-            out[label] = {"graph_ms_per_step": ms, "variant": dec.variant}
+            with make():
+                fast.decoders.clear()
+                dec = fast.decoder(batch)
+                dec.replay()
+                ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
+                out[label] = {"graph_ms_per_step": ms, "variant": dec.variant}
         finally:
-            undo()
             fast.decoders.clear()
     return out
 
 
-def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
+def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Callable[[], Any]]]:
     """Settings for graph_ms_under: each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE)."""
     from sam_cli import triton_decode as T
 
-    def apply(t):
-        keep, T.SMALL_BATCH_TILE = T.SMALL_BATCH_TILE, t
-        return lambda: setattr(T, "SMALL_BATCH_TILE", keep)
-    return [("x".join(map(str, t)), lambda t=t: apply(t)) for t in tiles]
+    return [("x".join(map(str, t)), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
 
 
-def in_proj_tile_settings(lm: Mamba2LMHeadModel, tiles: list[tuple[int, ...]]
-                          ) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
+def in_proj_tile_settings(lm: Mamba2LMHeadModel, tiles: list[tuple[int, ...]]) -> list[tuple[str, Callable[[], Any]]]:
     """Settings for graph_ms_under: each GEMV tile for the model's in_proj (triton_decode.GEMV_TILES)."""
     from sam_cli import triton_decode as T
 
     w = lm.backbone.layers[0].mixer.in_proj.weight
     key = ("rmsnorm", w.shape[0], w.shape[1])
-
-    def apply(t):
-        keep = T.GEMV_TILES.get(key)
-        T.GEMV_TILES[key] = t
-
-        def undo():
-            if keep is None:
-                T.GEMV_TILES.pop(key, None)
-            else:
-                T.GEMV_TILES[key] = keep
-        return undo
-    return [("x".join(map(str, t)), lambda t=t: apply(t)) for t in tiles]
+    return [("x".join(map(str, t)), lambda t=t: patch.dict(T.GEMV_TILES, {key: t})) for t in tiles]
 
 
 def param_bytes(model: torch.nn.Module) -> int:
