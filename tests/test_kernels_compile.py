@@ -48,6 +48,7 @@ def ptxas_report(ptx: str, tmp_path) -> str:
     return r.stderr
 
 
+GATED_TYPES = {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32", "eps": "fp32"}
 GEMV_TYPES = {"X": "*bf16", "IDS": "*i64", "TOK_OUT": "*i64", "R_OUT": "*fp32", "NW": "*bf16", "W": "*bf16",
               "OUT": "*bf16", "PACKED_OUT": "*i64", "eps": "fp32"}
 
@@ -67,8 +68,7 @@ def test_rmsnorm_gemv_compiles(gather, packed, argmax, pdl):
 
 @pytest.mark.parametrize("pdl", [False, True])
 def test_gated_norm_gemv_add_compiles(pdl):
-    k = compile_kernel(T._gated_norm_gemv_add_kernel,
-                       {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32", "eps": "fp32"},
+    k = compile_kernel(T._gated_norm_gemv_add_kernel, GATED_TYPES,
                        {"PDL": pdl, "BLOCK_M": 4, "BLOCK_N": 4, "BLOCK_K": 1024, "STAGES": 3}, warps=8)
     assert ("griddepcontrol.launch_dependents" in k.asm["ptx"]) == pdl
 
@@ -102,8 +102,7 @@ GEMV_ALIGNED = ("X", "stride_x", "IDS", "TOK_OUT", "R_OUT", "stride_r", "NW", "W
 GEMV_KERNELS = {
     "rmsnorm": (T._rmsnorm_gemv_kernel, dict(GEMV_TYPES, X="*fp32"),
                 {"GATHER": False, "PACKED_IDS": False, "ARGMAX": True}),
-    "gated": (T._gated_norm_gemv_add_kernel, {"Y": "*bf16", "Z": "*bf16", "GW": "*bf16", "W": "*bf16", "R": "*fp32",
-                                              "eps": "fp32"}, {}),
+    "gated": (T._gated_norm_gemv_add_kernel, GATED_TYPES, {}),
 }
 
 
