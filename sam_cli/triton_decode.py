@@ -13,8 +13,9 @@ below it built from `sam_cli.ssd` (the functions the model itself uses), and tes
 them. The two GEMV kernels serve batches of at most MAX_GEMV_ROWS rows (each program streams a block of
 weight rows once and applies it to every batch row); larger batches use cuBLAS. conv_ssm_step serves any
 batch, with small tiles at batch 1 (latency) and several chunks of rows a program at large batch (bytes).
-Rounding follows the eager model: the normalised input and every projection's output are rounded to the
-weight dtype, accumulations are fp32.
+Accumulations are fp32, and every projection's output is rounded to the weight dtype, as in the eager
+model; the GEMV kernels apply the norm's scale after the products (one pass), so their input is not rounded
+to the weight dtype first as the eager model's is (bf16: 2.6e-3 relative to the eager output).
 
 Launch latency, not bytes, bounds these kernels at batch 1 (a 5-MB GEMV: 1.2 µs of bytes, ~5 µs a launch).
 On Hopper they are launched with programmatic dependent launch (PDL): a kernel may start while the one before
@@ -147,26 +148,28 @@ def _block_m(m: int) -> int:
 
 # (BLOCK_N, BLOCK_K, warps, stages) by kernel ("rmsnorm" or "gated") and weight shape (N, K), for the
 # published Mamba-2 shapes; measured on an H200 (BENCHMARKS.md) inside a CUDA graph of PDL-chained launches
-# over weights that do not fit in L2 (benchmarks/bench_gemv.py), and for the 130M and 2.7B in_proj inside
-# the whole decode step (bench_decode.py --in-proj-tiles), which can rank tiles differently: at 130M,
-# 4x512x4x1 gave 0.251 ms a step against 0.331 for 4x256x2x3, the fastest alone by 2%. Triton's autotuner
-# times one launch at a time after an L2 flush, and there picked configs up to 1.6x slower than the best
-# in the chain (2.7B out_proj: 22.5 against 13.7 µs), so it is only the fallback, for other shapes.
+# over weights that do not fit in L2 (benchmarks/bench_gemv.py), and for the 130M, 780M and 2.7B in_proj
+# and out_proj inside the whole decode step (bench_decode.py --in-proj-tiles / --out-proj-tiles), which
+# ranks tiles differently again: at 2.7B, out_proj 4x1024x4x1 gives 1.95 ms a step against 2.36 for
+# 8x512x4x4, 11% slower alone; at 130M, in_proj 4x512x4x1 0.251 against 0.331 for 4x256x2x3, 2% faster
+# alone. Inside the step, single-stage tiles won for every out_proj. Triton's autotuner times one launch
+# at a time after an L2 flush, and there picked configs up to 1.6x slower than the best in the chain, so it
+# is only the fallback, for other shapes. The 370M and 1.3B entries were measured alone only.
 GEMV_TILES: dict[tuple[str, int, int], tuple[int, int, int, int]] = {
     ("rmsnorm", 3352, 768): (4, 512, 4, 1),  # 130M in_proj
     ("gated", 768, 1536): (4, 2048, 8, 1),  # 130M out_proj
-    ("rmsnorm", 50288, 768): (16, 256, 4, 1),  # 130M LM head
+    ("rmsnorm", 50288, 768): (16, 256, 4, 3),  # 130M LM head
     ("rmsnorm", 4384, 1024): (4, 512, 4, 1),  # 370M
     ("gated", 1024, 2048): (4, 2048, 8, 1),
     ("rmsnorm", 50288, 1024): (16, 256, 4, 1),
     ("rmsnorm", 6448, 1536): (8, 512, 4, 3),  # 780M
-    ("gated", 1536, 3072): (4, 1024, 4, 3),
-    ("rmsnorm", 50288, 1536): (8, 512, 4, 1),
+    ("gated", 1536, 3072): (4, 1024, 4, 1),
+    ("rmsnorm", 50288, 1536): (16, 256, 4, 3),
     ("rmsnorm", 8512, 2048): (4, 1024, 4, 1),  # 1.3B
     ("gated", 2048, 4096): (8, 1024, 8, 3),
     ("rmsnorm", 50288, 2048): (8, 512, 4, 3),
-    ("rmsnorm", 10576, 2560): (8, 512, 4, 3),  # 2.7B
-    ("gated", 2560, 5120): (8, 512, 4, 4),
+    ("rmsnorm", 10576, 2560): (16, 256, 4, 1),  # 2.7B
+    ("gated", 2560, 5120): (4, 1024, 4, 1),
     ("rmsnorm", 50288, 2560): (8, 512, 4, 3),
 }
 
@@ -194,12 +197,19 @@ def _launch_gemv(kernel, kind: str, N: int, K: int, M: int, args: tuple, kwargs:
 
 
 @triton.jit
-def _normed_slice(x_rows, NW, offs_k, mm, K, rstd, dtype: tl.constexpr):
-    """RMSNorm of the rows' K slice `offs_k`, rounded to the weight dtype (the eager Linear's input), fp32."""
-    kk = offs_k < K
-    x = tl.load(x_rows + offs_k[None, :], mask=mm[:, None] & kk[None, :], other=0.0).to(tl.float32)
-    nw = tl.load(NW + offs_k, mask=kk, other=0.0).to(tl.float32)
-    return (x * rstd[:, None] * nw[None, :]).to(dtype).to(tl.float32)
+def _input_slice(x_rows, offs_k, offs_m, mm, K, R_OUT, stride_r, pid, GATHER: tl.constexpr):
+    """The rows' K slice `offs_k` in fp32; when GATHER (the embedding rows), program 0 also stores them to
+    R_OUT: they start the fp32 residual stream."""
+    mk = mm[:, None] & (offs_k < K)[None, :]
+    x = tl.load(x_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
+    if GATHER:
+        tl.store(R_OUT + offs_m[:, None] * stride_r + offs_k[None, :], x, mask=mk & (pid == 0))
+    return x
+
+
+@triton.jit
+def _norm_weight_slice(NW, offs_k, K):
+    return tl.load(NW + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)[None, :]
 
 
 @triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M", "GATHER", "ARGMAX"],
@@ -242,29 +252,24 @@ def _rmsnorm_gemv_kernel(
     else:
         rows = offs_m.to(tl.int64)
     x_rows = X + rows[:, None] * stride_x
-    # Pass 1: every program computes the rows' mean square itself (K values a row, from L2), which saves
-    # the separate norm launch.
-    ss = tl.zeros([BLOCK_M], dtype=tl.float32)
-    for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        mk = mm[:, None] & (offs_k < K)[None, :]
-        x = tl.load(x_rows + offs_k[None, :], mask=mk, other=0.0).to(tl.float32)
-        ss += tl.sum(x * x, axis=1)
-        if GATHER:  # the embedding rows start the fp32 residual stream
-            tl.store(R_OUT + offs_m[:, None] * stride_r + offs_k[None, :], x, mask=mk & (pid == 0))
-    rstd = 1.0 / tl.sqrt(ss / K + eps)
-    # Pass 2: the normalised rows (rounded to the weight dtype, as the eager model's input to the Linear)
-    # against a BLOCK_N-row slab of W. Products accumulate elementwise; one reduction over K at the end,
-    # not a cross-lane sum per slice. The first slice uses the weights loaded before the wait; the others
-    # stream with STAGES slices in flight.
-    h = _normed_slice(x_rows, NW, tl.arange(0, BLOCK_K), mm, K, rstd, W.dtype.element_ty)
-    acc3 = h[:, None, :] * w_first.to(tl.float32)[None, :, :]
+    # One pass over K: the products with x * norm_weight accumulate while the rows' sums of squares do, and
+    # rstd (one scalar a row) scales the K-sums at the end. Weights stream from the first iteration; a
+    # separate pass over x for the norm first cost 8% of a 2.7B step (BENCHMARKS.md). Products accumulate
+    # elementwise, one reduction over K at the end, not a cross-lane sum per slice. The first slice uses the
+    # weights loaded before the wait; the others stream with STAGES slices in flight.
+    offs_k = tl.arange(0, BLOCK_K)
+    x = _input_slice(x_rows, offs_k, offs_m, mm, K, R_OUT, stride_r, pid, GATHER)
+    sq = x * x
+    acc3 = (x * _norm_weight_slice(NW, offs_k, K))[:, None, :] * w_first.to(tl.float32)[None, :, :]
     for k0 in tl.range(BLOCK_K, K, BLOCK_K, num_stages=STAGES):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & (offs_k < K)[None, :], other=0.0)
-        h = _normed_slice(x_rows, NW, offs_k, mm, K, rstd, W.dtype.element_ty)
-        acc3 += h[:, None, :] * w.to(tl.float32)[None, :, :]
-    out = tl.sum(acc3, axis=2).to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
+        x = _input_slice(x_rows, offs_k, offs_m, mm, K, R_OUT, stride_r, pid, GATHER)
+        sq += x * x
+        acc3 += (x * _norm_weight_slice(NW, offs_k, K))[:, None, :] * w.to(tl.float32)[None, :, :]
+    rstd = 1.0 / tl.sqrt(tl.sum(sq, axis=1) / K + eps)
+    acc = tl.sum(acc3, axis=2) * rstd[:, None]
+    out = acc.to(W.dtype.element_ty)  # a Linear's output is in the weight dtype
     tl.store(OUT + offs_m[:, None] * stride_o + offs_n[None, :], out, mask=mm[:, None] & mn[None, :])
     if ARGMAX:
         best = tl.max(_pack_argmax(out.to(tl.float32), offs_n[None, :], mm[:, None] & mn[None, :]), axis=1)
@@ -493,14 +498,6 @@ def _gated_slice(y_rows, z_rows, offs_k, mm, K):
     return yv * (zv * tl.sigmoid(zv))
 
 
-@triton.jit
-def _gated_normed_slice(y_rows, z_rows, GW, offs_k, mm, K, rstd, dtype: tl.constexpr):
-    """The gated RMSNorm of that slice, rounded to the model dtype (the eager out_proj's input), fp32."""
-    gw = tl.load(GW + offs_k, mask=offs_k < K, other=0.0).to(tl.float32)
-    gn = _gated_slice(y_rows, z_rows, offs_k, mm, K) * rstd[:, None] * gw[None, :]
-    return gn.to(dtype).to(tl.float32)
-
-
 # restore_value: tuning runs the kernel many times, and it adds into R in place.
 @triton.autotune(configs=_gemv_configs(), key=["N", "K", "BLOCK_M"], restore_value=["R"],
                  prune_configs_by={"early_config_prune": _prune_gemv})
@@ -534,19 +531,20 @@ def _gated_norm_gemv_add_kernel(
         gdc_launch_dependents()
     y_rows = Y + offs_m[:, None] * stride_y
     z_rows = Z + offs_m[:, None] * stride_z
-    ss = tl.zeros([BLOCK_M], dtype=tl.float32)
-    for k0 in tl.range(0, K, BLOCK_K, num_stages=STAGES):
-        gv = _gated_slice(y_rows, z_rows, k0 + tl.arange(0, BLOCK_K), mm, K)
-        ss += tl.sum(gv * gv, axis=1)
-    rstd = 1.0 / tl.sqrt(ss / K + eps)
-    gn = _gated_normed_slice(y_rows, z_rows, GW, tl.arange(0, BLOCK_K), mm, K, rstd, Y.dtype.element_ty)
-    acc3 = gn[:, None, :] * w_first.to(tl.float32)[None, :, :]
+    # One pass, as in _rmsnorm_gemv_kernel: sums of squares and products together, rstd at the end.
+    offs_k = tl.arange(0, BLOCK_K)
+    gv = _gated_slice(y_rows, z_rows, offs_k, mm, K)
+    sq = gv * gv
+    acc3 = (gv * _norm_weight_slice(GW, offs_k, K))[:, None, :] * w_first.to(tl.float32)[None, :, :]
     for k0 in tl.range(BLOCK_K, K, BLOCK_K, num_stages=STAGES):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         w = tl.load(w_rows + offs_k[None, :], mask=mn[:, None] & (offs_k < K)[None, :], other=0.0)
-        gn = _gated_normed_slice(y_rows, z_rows, GW, offs_k, mm, K, rstd, Y.dtype.element_ty)
-        acc3 += gn[:, None, :] * w.to(tl.float32)[None, :, :]
-    out = tl.sum(acc3, axis=2).to(W.dtype.element_ty).to(tl.float32)
+        gv = _gated_slice(y_rows, z_rows, offs_k, mm, K)
+        sq += gv * gv
+        acc3 += (gv * _norm_weight_slice(GW, offs_k, K))[:, None, :] * w.to(tl.float32)[None, :, :]
+    rstd = 1.0 / tl.sqrt(tl.sum(sq, axis=1) / K + eps)
+    acc = tl.sum(acc3, axis=2) * rstd[:, None]
+    out = acc.to(W.dtype.element_ty).to(tl.float32)
     tl.store(r_ptrs, r_old + out, mask=rm)
 
 

@@ -38,6 +38,8 @@ from sam_cli.fast_mamba2 import FastMamba2, fast_lm_for  # noqa: E402
 DEV = "cuda"
 TOL = {torch.float32: 1e-4, torch.bfloat16: 5e-2}  # one op
 MODEL_TOL = {torch.float32: 1e-4, torch.bfloat16: 8e-2}  # a few layers of them
+# The fused GEMVs: their bf16 output differs from the eager one by about one rounding (2.6e-3 measured).
+GEMV_TOL = {torch.float32: 1e-4, torch.bfloat16: 1e-2}
 DTYPES = [torch.float32, torch.bfloat16]
 
 
@@ -127,7 +129,7 @@ def test_wrappers_match_reference_ops(dtype):
 @pytest.mark.parametrize("m", [1, 3])
 def test_triton_decode_kernels_match_references(dtype, m):
     torch.manual_seed(2)
-    tol = TOL[dtype]
+    tol = GEMV_TOL[dtype]
     K, N, V = 768, 3352, 1000
     emb = torch.randn(V, K, device=DEV).to(dtype)
     nw = (1 + 0.2 * torch.randn(K, device=DEV)).to(dtype)
@@ -171,7 +173,7 @@ def test_every_gemv_tile_matches_reference(tile):
             continue  # too many accumulators for this many rows: never launched so
         T.rmsnorm_gemv(x, nw, W, 1e-5, out, argmax_out=packed, tile=tile)
         ref = T.rmsnorm_gemv_ref(x, nw, W, 1e-5)[0]
-        check(f"rmsnorm_gemv/{tile}", out, ref, TOL[torch.bfloat16])
+        check(f"rmsnorm_gemv/{tile}", out, ref, GEMV_TOL[torch.bfloat16])
         assert torch.equal(T.unpack_argmax(packed), T.argmax_ref(out))
         y = torch.randn(m, Kd, device=DEV).to(torch.bfloat16)
         z = torch.randn(m, Kd + 24, device=DEV).to(torch.bfloat16)[:, :Kd]
@@ -180,7 +182,7 @@ def test_every_gemv_tile_matches_reference(tile):
         res = torch.randn(m, Nd, device=DEV)
         got = T.gated_norm_gemv_add(y, z, gw, Wo, 1e-5, res.clone(), tile=tile)
         check(f"gated_norm_gemv_add/{tile}", got - res, T.gated_norm_gemv_add_ref(y, z, gw, Wo, 1e-5, res) - res,
-              TOL[torch.bfloat16])
+              GEMV_TOL[torch.bfloat16])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -211,7 +213,7 @@ def test_fused_argmax_and_packed_ids(dtype, m):
     T.rmsnorm_gemv(emb, nw, W[:3352], 1e-5, out, packed_ids=keyed, ids_out=tok, residual_out=r)
     ref, rref = T.rmsnorm_gemv_ref(emb, nw, W[:3352], 1e-5, ids=ids)
     assert torch.equal(tok, ids) and torch.equal(r, rref)
-    check("rmsnorm_gemv/packed_gather", out, ref, TOL[dtype])
+    check("rmsnorm_gemv/packed_gather", out, ref, GEMV_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
