@@ -168,12 +168,14 @@ def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Ca
     return [("x".join(map(str, t)), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
 
 
-def in_proj_tile_settings(lm: Mamba2LMHeadModel, tiles: list[tuple[int, ...]]) -> list[tuple[str, Callable[[], Any]]]:
-    """Settings for graph_ms_under: each GEMV tile for the model's in_proj (triton_decode.GEMV_TILES)."""
+def gemv_tile_settings(lm: Mamba2LMHeadModel, matrix: str, tiles: list[tuple[int, ...]]
+                       ) -> list[tuple[str, Callable[[], Any]]]:
+    """Settings for graph_ms_under: each GEMV tile for the model's in_proj, out_proj or lm_head
+    (triton_decode.GEMV_TILES)."""
     from sam_cli import triton_decode as T
 
-    w = lm.backbone.layers[0].mixer.in_proj.weight
-    key = ("rmsnorm", w.shape[0], w.shape[1])
+    w = lm.lm_head.weight if matrix == "lm_head" else getattr(lm.backbone.layers[0].mixer, matrix).weight
+    key = ("gated" if matrix == "out_proj" else "rmsnorm", w.shape[0], w.shape[1])
     return [("x".join(map(str, t)), lambda t=t: patch.dict(T.GEMV_TILES, {key: t})) for t in tiles]
 
 
@@ -280,8 +282,10 @@ def main() -> None:
     ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
     ap.add_argument("--small-tiles", default="", help="for batches below triton_decode.LARGE_BATCH_FROM, also "
                     "the graph replay with each of these conv+SSM tiles (rows x chunks x warps, comma-separated)")
-    ap.add_argument("--in-proj-tiles", default="", help="for batches of at most 4, also the graph replay with "
-                    "each of these in_proj GEMV tiles (BLOCK_N x BLOCK_K x warps x stages, comma-separated)")
+    for matrix in ("in_proj", "out_proj", "lm_head"):
+        ap.add_argument(f"--{matrix.replace('_', '-')}-tiles", default="", help="for batches of at most 4, also the "
+                        f"graph replay with each of these {matrix} GEMV tiles (BLOCK_N x BLOCK_K x warps x stages, "
+                        "comma-separated)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script")
@@ -319,9 +323,12 @@ def main() -> None:
                 if args.small_tiles and batch < 8:
                     tiles = [tuple(int(v) for v in t.split("x")) for t in args.small_tiles.split(",")]
                     row["small_tiles"] = guarded(lambda: graph_ms_under(lm, batch, small_tile_settings(tiles)))
-                if args.in_proj_tiles and batch <= 4:
-                    tiles = [tuple(int(v) for v in t.split("x")) for t in args.in_proj_tiles.split(",")]
-                    row["in_proj_tiles"] = guarded(lambda: graph_ms_under(lm, batch, in_proj_tile_settings(lm, tiles)))
+                for matrix in ("in_proj", "out_proj", "lm_head"):
+                    spec = getattr(args, f"{matrix}_tiles")
+                    if spec and batch <= 4:
+                        tiles = [tuple(int(v) for v in t.split("x")) for t in spec.split(",")]
+                        row[f"{matrix}_tiles"] = guarded(
+                            lambda: graph_ms_under(lm, batch, gemv_tile_settings(lm, matrix, tiles)))
                 if "upstream" not in skip:
                     row["upstream"] = guarded(lambda: bench_upstream(lm, ids, args.new, args.repeats))
                 if "transformer" not in skip:
