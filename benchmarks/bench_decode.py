@@ -34,7 +34,9 @@ from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
 SIZES = {  # Mamba-2 (d_model, n_layer) and the Pythia model of about the same size (hidden, layers, heads)
     "tiny": ((256, 2), ("tiny", 256, 2, 4)),  # smoke tests of this script (e.g. on the CPU: --device cpu)
     "130m": ((768, 24), ("pythia-160m", 768, 12, 12)),
+    "370m": ((1024, 48), ("pythia-410m", 1024, 24, 16)),
     "780m": ((1536, 48), ("pythia-1b", 2048, 16, 8)),
+    "1.3b": ((2048, 48), ("pythia-1.4b", 2048, 24, 16)),
     "2.7b": ((2560, 64), ("pythia-2.8b", 2560, 32, 32)),
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}

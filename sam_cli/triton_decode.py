@@ -148,13 +148,14 @@ def _block_m(m: int) -> int:
 
 # (BLOCK_N, BLOCK_K, warps, stages) by kernel ("rmsnorm" or "gated") and weight shape (N, K), for the
 # published Mamba-2 shapes; measured on an H200 (BENCHMARKS.md) inside a CUDA graph of PDL-chained launches
-# over weights that do not fit in L2 (benchmarks/bench_gemv.py), and for the 130M, 780M and 2.7B in_proj
-# and out_proj inside the whole decode step (bench_decode.py --in-proj-tiles / --out-proj-tiles), which
+# over weights that do not fit in L2 (benchmarks/bench_gemv.py), and the in_proj and out_proj tiles inside
+# the whole decode step (bench_decode.py --in-proj-tiles / --out-proj-tiles), which
 # ranks tiles differently again: at 2.7B, out_proj 4x1024x4x1 gives 1.95 ms a step against 2.36 for
 # 8x512x4x4, 11% slower alone; at 130M, in_proj 4x512x4x1 0.251 against 0.331 for 4x256x2x3, 2% faster
 # alone. Inside the step, single-stage tiles won for every out_proj. Triton's autotuner times one launch
 # at a time after an L2 flush, and there picked configs up to 1.6x slower than the best in the chain, so it
-# is only the fallback, for other shapes. The 370M and 1.3B entries were measured alone only.
+# is only the fallback, for other shapes. Every in_proj and out_proj entry was chosen in the step; the LM
+# heads alone (in the step their tiles were within 0.6% of each other at 780M and 2.7B).
 GEMV_TILES: dict[tuple[str, int, int], tuple[int, int, int, int]] = {
     ("rmsnorm", 3352, 768): (4, 512, 4, 1),  # 130M in_proj
     ("gated", 768, 1536): (4, 2048, 8, 1),  # 130M out_proj
@@ -165,8 +166,8 @@ GEMV_TILES: dict[tuple[str, int, int], tuple[int, int, int, int]] = {
     ("rmsnorm", 6448, 1536): (8, 512, 4, 3),  # 780M
     ("gated", 1536, 3072): (4, 1024, 4, 1),
     ("rmsnorm", 50288, 1536): (16, 256, 4, 3),
-    ("rmsnorm", 8512, 2048): (4, 1024, 4, 1),  # 1.3B
-    ("gated", 2048, 4096): (8, 1024, 8, 3),
+    ("rmsnorm", 8512, 2048): (4, 512, 4, 1),  # 1.3B
+    ("gated", 2048, 4096): (8, 1024, 8, 1),
     ("rmsnorm", 50288, 2048): (8, 512, 4, 3),
     ("rmsnorm", 10576, 2560): (16, 256, 4, 1),  # 2.7B
     ("gated", 2560, 5120): (4, 1024, 4, 1),
