@@ -39,6 +39,7 @@ SIZES = {  # Mamba-2 (d_model, n_layer) and the Pythia model of about the same s
     "1.3b": ((2048, 48), ("pythia-1.4b", 2048, 24, 16)),
     "2.7b": ((2560, 64), ("pythia-2.8b", 2560, 32, 32)),
 }
+GEMV_MATRICES = ("in_proj", "out_proj", "lm_head")  # the fused GEMV kernels' matrices (--*-tiles)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 DEVICE = "cuda"
 
@@ -96,6 +97,32 @@ def graph_time(fn: Callable[[Any], Any], items: list, calls: int, repeats: int) 
         e.synchronize()
         times.append(s.elapsed_time(e) / 1e3 / calls)
     return statistics.median(times)
+
+
+def tile_label(tile: tuple[int, ...]) -> str:
+    return "x".join(map(str, tile))
+
+
+def parse_tiles(spec: str) -> list[tuple[int, ...]]:
+    """Tiles written as the benchmarks' options take them: "16x1x4,8x4x4" -> [(16, 1, 4), (8, 4, 4)]."""
+    return [tuple(int(v) for v in t.split("x")) for t in spec.split(",") if t]
+
+
+def time_tiles(time_one: Callable[[tuple[int, ...]], float], tiles: list[tuple[int, ...]]) -> dict[str, float | str]:
+    """tile_label(t) -> time_one(t) µs (2 decimals) for each tile, or why it failed (e.g. out of shared
+    memory): one config that cannot run does not end the sweep."""
+    out: dict[str, float | str] = {}
+    for t in tiles:
+        try:
+            out[tile_label(t)] = round(time_one(t) * 1e6, 2)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other tiles
+            out[tile_label(t)] = f"failed: {type(e).__name__}: {str(e)[:120]}"
+    return out
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 def add_kernel_bench_args(ap: argparse.ArgumentParser) -> None:
@@ -167,7 +194,7 @@ def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Ca
     """Settings for graph_ms_under: each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE)."""
     from sam_cli import triton_decode as T
 
-    return [("x".join(map(str, t)), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
+    return [(tile_label(t), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
 
 
 def gemv_tile_settings(lm: Mamba2LMHeadModel, matrix: str, tiles: list[tuple[int, ...]]
@@ -178,7 +205,7 @@ def gemv_tile_settings(lm: Mamba2LMHeadModel, matrix: str, tiles: list[tuple[int
 
     w = lm.lm_head.weight if matrix == "lm_head" else getattr(lm.backbone.layers[0].mixer, matrix).weight
     key = ("gated" if matrix == "out_proj" else "rmsnorm", w.shape[0], w.shape[1])
-    return [("x".join(map(str, t)), lambda t=t: patch.dict(T.GEMV_TILES, {key: t})) for t in tiles]
+    return [(tile_label(t), lambda t=t: patch.dict(T.GEMV_TILES, {key: t})) for t in tiles]
 
 
 def param_bytes(model: torch.nn.Module) -> int:
@@ -284,7 +311,7 @@ def main() -> None:
     ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
     ap.add_argument("--small-tiles", default="", help="for batches below triton_decode.LARGE_BATCH_FROM, also "
                     "the graph replay with each of these conv+SSM tiles (rows x chunks x warps, comma-separated)")
-    for matrix in ("in_proj", "out_proj", "lm_head"):
+    for matrix in GEMV_MATRICES:
         ap.add_argument(f"--{matrix.replace('_', '-')}-tiles", default="", help="for batches of at most 4, also the "
                         f"graph replay with each of these {matrix} GEMV tiles (BLOCK_N x BLOCK_K x warps x stages, "
                         "comma-separated)")
@@ -323,12 +350,12 @@ def main() -> None:
                     key = "ours" if st == "fp32" else f"ours_{st}_state"
                     row[key] = guarded(lambda st=st: bench_ours(lm, ids, args.new, args.repeats, st))
                 if args.small_tiles and batch < 8:
-                    tiles = [tuple(int(v) for v in t.split("x")) for t in args.small_tiles.split(",")]
+                    tiles = parse_tiles(args.small_tiles)
                     row["small_tiles"] = guarded(lambda: graph_ms_under(lm, batch, small_tile_settings(tiles)))
-                for matrix in ("in_proj", "out_proj", "lm_head"):
+                for matrix in GEMV_MATRICES:
                     spec = getattr(args, f"{matrix}_tiles")
                     if spec and batch <= 4:
-                        tiles = [tuple(int(v) for v in t.split("x")) for t in spec.split(",")]
+                        tiles = parse_tiles(spec)
                         row[f"{matrix}_tiles"] = guarded(
                             lambda: graph_ms_under(lm, batch, gemv_tile_settings(lm, matrix, tiles)))
                 if "upstream" not in skip:
@@ -364,25 +391,24 @@ def _ms(d: dict[str, Any], key: str = "ms_per_step") -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = [f"device: {results['device']}; copy bandwidth {results['bandwidth_GBps']:.0f} GB/s; {results['dtype']}; "
-             f"prompt {results['prompt']}, {results['new']} new tokens; ms/step (tok/s)",
-             "| size | batch | ours | ours graph only | variant | upstream cg | transformer | floor (weights) | "
-             "floor (+state) | ours/upstream speed-up | ours / floor | ours, model-dtype state | its speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    head = (f"device: {results['device']}; copy bandwidth {results['bandwidth_GBps']:.0f} GB/s; {results['dtype']}; "
+            f"prompt {results['prompt']}, {results['new']} new tokens; ms/step (tok/s)")
+    rows = []
     for r in results["rows"]:
         o, u, t = r.get("ours", {}), r.get("upstream", {}), r.get("transformer", {})
         m = r.get("ours_model_state", {})
         cell = lambda d: f"{_ms(d)} ({d['tok_per_s']:.0f})" if "ms_per_step" in d else "err"  # noqa: E731
+
         def speedup(d: dict[str, Any]) -> str:
             return f"{u['ms_per_step'] / d['ms_per_step']:.2f}x" if "ms_per_step" in d and "ms_per_step" in u else "-"
 
-        sp = speedup(o)
         fl = f"{o['ms_per_step'] / r['floor_ms']:.2f}" if "ms_per_step" in o else "-"
-        lines.append(f"| {r['size']} | {r['batch']} | {cell(o)} | {_ms(o, 'graph_ms_per_step')} | {o.get('variant', '-')} "
-                     f"| {cell(u)} | {cell(t)} | {r['floor_ms']:.3f} | {r['floor_with_state_ms']:.3f} | {sp} | {fl} "
-                     f"| {cell(m) if m else '-'} ({m.get('variant', '-')}) | {speedup(m)} |")
-    return "\n".join(lines)
-
+        rows.append([r["size"], r["batch"], cell(o), _ms(o, "graph_ms_per_step"), o.get("variant", "-"), cell(u),
+                     cell(t), f"{r['floor_ms']:.3f}", f"{r['floor_with_state_ms']:.3f}", speedup(o), fl,
+                     f"{cell(m) if m else '-'} ({m.get('variant', '-')})", speedup(m)])
+    return head + "\n" + markdown_table(
+        ["size", "batch", "ours", "ours graph only", "variant", "upstream cg", "transformer", "floor (weights)",
+         "floor (+state)", "ours/upstream speed-up", "ours / floor", "ours, model-dtype state", "its speed-up"], rows)
 
 if __name__ == "__main__":
     main()

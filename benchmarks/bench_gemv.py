@@ -25,7 +25,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import add_kernel_bench_args, emit, graph_time, save_json, start_kernel_bench  # noqa: E402
+from bench_decode import (add_kernel_bench_args, emit, graph_time, markdown_table, parse_tiles, save_json,  # noqa: E402
+                          start_kernel_bench, tile_label, time_tiles)
 
 # The published Mamba-2 shapes: d_model, d_inner, heads (headdim 64, d_state 128, one group).
 SHAPES = {"130m": (768, 1536, 24), "370m": (1024, 2048, 32), "780m": (1536, 3072, 48), "1.3b": (2048, 4096, 64),
@@ -88,10 +89,6 @@ def kernel_of(name: str):
     return T._gated_norm_gemv_add_kernel if name == "out_proj" else T._rmsnorm_gemv_kernel
 
 
-def label(t) -> str:
-    return "x".join(map(str, t))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="130m,2.7b")
@@ -111,16 +108,11 @@ def main() -> None:
             row = {"size": size, "matrix": name, "N": n_out, "K": k_in, "MB": round(nbytes / 1e6, 1), "us": {}}
             row["us"]["cublas"] = graph_time(cublas(name), args, a.calls, a.repeats) * 1e6
             tiles = list(T.GEMV_CANDIDATES)
-            extra = (tuple(int(v) for v in e.split("x")) for e in a.extra.split(",") if e)
-            tiles += [t for t in extra if t not in tiles]
-            for t in tiles:
-                try:
-                    row["us"][label(t)] = graph_time(ours(name, t), args, a.calls, a.repeats) * 1e6
-                except Exception as e:  # noqa: BLE001 - e.g. out of shared memory: report, go on
-                    row["us"][label(t)] = f"failed: {type(e).__name__}: {str(e)[:100]}"
+            tiles += [t for t in parse_tiles(a.extra) if t not in tiles]
+            row["us"].update(time_tiles(lambda t: graph_time(ours(name, t), args, a.calls, a.repeats), tiles))
             kern.cache.clear()
             ours(name, "auto")(args[0])  # the autotuner picks (L2 flushed between its timings)
-            row["picked"] = label(T.config_tile(next(iter(kern.cache.values()))))
+            row["picked"] = tile_label(T.config_tile(next(iter(kern.cache.values()))))
             row["us"]["autotuned"] = graph_time(ours(name, "auto"), args, a.calls, a.repeats) * 1e6
             row["us"]["default"] = graph_time(ours(name), args, a.calls, a.repeats) * 1e6
             times = {k: v for k, v in row["us"].items() if isinstance(v, float)
@@ -131,13 +123,11 @@ def main() -> None:
             del args
             emit(results, row)
     print(f"\ncopy bandwidth {bw:.0f} GB/s; batch {a.rows}; µs (weight GB/s)")
-    print("| size | matrix | N × K | cuBLAS GEMV alone | best tile | its time | default | autotuned pick | its time |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        u, g = r["us"], r["GBps"]
-        print(f"| {r['size']} | {r['matrix']} | {r['N']} × {r['K']} | {u['cublas']} ({g['cublas']}) | {r['best']} | "
-              f"{u[r['best']]} ({g[r['best']]}) | {u['default']} | {r['picked']} | "
-              f"{u['autotuned']} ({g['autotuned']}) |")
+    print(markdown_table(
+        ["size", "matrix", "N × K", "cuBLAS GEMV alone", "best tile", "its time", "default", "autotuned pick", "its time"],
+        [[r["size"], r["matrix"], f"{r['N']} × {r['K']}", f"{r['us']['cublas']} ({r['GBps']['cublas']})", r["best"],
+          f"{r['us'][r['best']]} ({r['GBps'][r['best']]})", r["us"]["default"], r["picked"],
+          f"{r['us']['autotuned']} ({r['GBps']['autotuned']})"] for r in results]))
     print("\nGEMV_TILES entries (the best tile of each matrix):")
     for r in results:
         kind = "gated" if r["matrix"] == "out_proj" else "rmsnorm"

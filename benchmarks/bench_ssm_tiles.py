@@ -23,7 +23,8 @@ from sam_cli import kernels
 from sam_cli import triton_decode as T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_decode import add_kernel_bench_args, emit, graph_time, save_json, start_kernel_bench  # noqa: E402
+from bench_decode import (add_kernel_bench_args, emit, graph_time, markdown_table, parse_tiles, save_json,  # noqa: E402
+                          start_kernel_bench, tile_label, time_tiles)
 
 SHAPES = {"130m": 24, "780m": 48, "2.7b": 80}  # heads (headdim 64, d_state 128, one group, conv width 4)
 TILES = "4x1x2,8x1x4,16x1x4,32x1x8,4x8x2,8x4x4,8x8x4,16x2x4,16x4x4,16x4x8,32x2x8"
@@ -80,7 +81,7 @@ def main() -> None:
     ap.add_argument("--tiles", default=TILES, help="rows x chunks x warps, comma-separated")
     add_kernel_bench_args(ap)
     a = ap.parse_args()
-    tiles = [tuple(int(v) for v in t.split("x")) for t in a.tiles.split(",")]
+    tiles = parse_tiles(a.tiles)
     bw = start_kernel_bench()
     rows = []
     for size in a.sizes.split(","):
@@ -93,26 +94,22 @@ def main() -> None:
                 layers = Layers(heads, batch, state_dtype, n)
                 row = {"size": size, "batch": batch, "state": sd, "state_MB": round(one / 1e6, 1)}
                 row["library_us"] = round(layers.time(layers.library(), a.calls, a.repeats) * 1e6, 2)
-                for t in tiles:
-                    try:
-                        row["x".join(map(str, t)) + "_us"] = round(layers.time(layers.ours(t), a.calls, a.repeats) * 1e6, 2)
-                    except Exception as e:  # noqa: BLE001 - report and go on with the other tiles
-                        row["x".join(map(str, t)) + "_us"] = f"failed: {type(e).__name__}: {str(e)[:120]}"
+                timed = time_tiles(lambda t: layers.time(layers.ours(t), a.calls, a.repeats), tiles)
+                row.update({label + "_us": v for label, v in timed.items()})
                 times = {k[:-3]: v for k, v in row.items() if k.endswith("_us") and isinstance(v, float)}
                 best = min((k for k in times if k != "library"), key=times.get)
                 row.update(best=best, best_us=times[best], vs_library=round(times["library"] / times[best], 2),
                            best_GBps=round(2 * one / (times[best] * 1e-6) / 1e9),
                            library_GBps=round(2 * one / (times["library"] * 1e-6) / 1e9),
-                           current="x".join(map(str, T.ssm_tile(batch))))
+                           current=tile_label(T.ssm_tile(batch)))
                 row["current_us"] = times.get(row["current"])
                 del layers
                 emit(rows, row)
     print(f"\ncopy bandwidth {bw:.0f} GB/s; one layer's conv + SSM update, µs (state GB/s)")
-    print("| size | batch | state | library | best tile | best | vs library | current tile | current |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['size']} | {r['batch']} | {r['state']} | {r['library_us']} ({r['library_GBps']}) | {r['best']} | "
-              f"{r['best_us']} ({r['best_GBps']}) | {r['vs_library']}× | {r['current']} | {r['current_us']} |")
+    print(markdown_table(
+        ["size", "batch", "state", "library", "best tile", "best", "vs library", "current tile", "current"],
+        [[r["size"], r["batch"], r["state"], f"{r['library_us']} ({r['library_GBps']})", r["best"],
+          f"{r['best_us']} ({r['best_GBps']})", f"{r['vs_library']}×", r["current"], r["current_us"]] for r in rows]))
     save_json(a.json, bw, rows)
 
 
