@@ -22,6 +22,9 @@ its step has no separate argmax launch. The SSM state is fp32 by default (as the
 `state_dtype` set to the model dtype it is kept as mamba_ssm's generate() keeps it, which halves the bytes a
 large batch moves per step (the update itself is still computed in fp32).
 
+The decoder also prefills its own state (`prefill`): a prompt length met for the second time is captured
+in a graph of its own and replayed from then on (see there).
+
 SAM_GRAPH_VARIANT=library|hybrid|fused forces one variant (benchmarks, debugging).
 """
 
@@ -38,9 +41,16 @@ from torch import Tensor
 from sam_cli import kernels
 from sam_cli.fast_mamba2 import FastMamba2, fast_lm_for
 from sam_cli.mamba2 import MIXER_NORM_EPS, InferenceState
+from sam_cli.shape_graphs import ShapeGraphs
 
 STEPS_PER_GRAPH = 8  # even: the fused kernels' double-buffered conv state returns to buffer 0
 VARIANTS = ("fused", "hybrid", "library")
+# Prefill graphs: kept for a few prompt lengths a decoder, and only up to this size of prompt (rows x length
+# x d_model): beyond it the prefill keeps the GPU busy by itself and a graph would only hold memory (H200,
+# bf16, 84 tokens, benchmarks/bench_graphs.py: 2-3x faster at 130M x 64 rows, 4.1M, 6-7x at 2.7B x 8, 1.7M;
+# no faster at 2.7B x 64, 13.8M, or 130M x 256, 16.5M). SAM_PREFILL_GRAPHS=0: every prefill eager.
+MAX_PREFILL_GRAPHS = 4
+PREFILL_GRAPH_SIZE = 0 if os.environ.get("SAM_PREFILL_GRAPHS") == "0" else 8 << 20
 
 
 class GraphDecoder:
@@ -66,6 +76,7 @@ class GraphDecoder:
             for t in self.state.conv_states + self.state.ssm_states:
                 t.normal_(0, 0.01)
         self._weight_ptrs = self._ptrs()
+        self.prefill_graphs = ShapeGraphs(self._prefill_eager, MAX_PREFILL_GRAPHS, self._prefill_small)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.variant = ""
         self.variant_ms: dict[str, float | str] = {}  # ms per step of each candidate, or why it failed
@@ -203,6 +214,24 @@ class GraphDecoder:
         else:
             self.graph.replay()
 
+    # --- prefill -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prefill(self, embeds: Tensor) -> Tensor:
+        """Prefill every row of the static state from `embeds` [batch, L, d_model] (from zero state); returns
+        the last position's logits [batch, V] (fp32, a tensor of the caller's own). A length met again is
+        replayed from a CUDA graph that writes straight into the static state (sam_cli.shape_graphs), when
+        the prompt is small enough to be bound by kernel launches (PREFILL_GRAPH_SIZE)."""
+        if embeds.shape[0] != self.batch:
+            raise ValueError(f"prefill of {embeds.shape[0]} rows into a decoder of batch {self.batch}")
+        return self.prefill_graphs(embeds.to(self.fast.dtype))
+
+    def _prefill_eager(self, embeds: Tensor) -> Tensor:
+        lg, _ = self.fast.forward(inputs_embeds=embeds, return_state=True, num_last_tokens=1, out_state=self.state)
+        return lg[:, -1].float()
+
+    def _prefill_small(self, shape: torch.Size) -> bool:
+        return self.use_graphs and shape[0] * shape[1] * shape[2] <= PREFILL_GRAPH_SIZE
+
     # --- decoding ------------------------------------------------------------------------------------------
     def tokens_after(self, first: Tensor, max_steps: int) -> Iterator[list[int]]:
         """Feed `first` (one token id a row) and yield each following step's tokens (a list, one per row),
@@ -244,23 +273,27 @@ class GraphDecoder:
             slot = 1 - slot
 
 
-def prefill_rows(fast: FastMamba2, embeds: list[Tensor] | Tensor, dest: InferenceState) -> Tensor:
-    """Prefill row i of `dest` with embeds[i] (each [L_i, D]; or one [n, L, D] tensor); rows of equal length
-    run together (padding would leak into an SSM state). Returns the last position's logits [n, V] (fp32),
-    in row order."""
+def prefill_rows(dec: GraphDecoder, embeds: list[Tensor] | Tensor) -> Tensor:
+    """Prefill row i of the decoder's state with embeds[i] (each [L_i, D]; or one [n, L, D] tensor); rows of
+    equal length run together (padding would leak into an SSM state), and when all rows have one length,
+    through the decoder's prefill (graph-replayed once the length recurs). Returns the last position's
+    logits [n, V] (fp32), in row order."""
+    fast = dec.fast
+    if isinstance(embeds, Tensor):
+        return dec.prefill(embeds)
     n = len(embeds)
     groups: dict[int, list[int]] = {}
-    if isinstance(embeds, Tensor):
-        groups[embeds.shape[1]] = list(range(n))
-    else:
-        for i, e in enumerate(embeds):
-            groups.setdefault(e.shape[0], []).append(i)
+    for i, e in enumerate(embeds):
+        groups.setdefault(e.shape[0], []).append(i)
+    if len(groups) == 1:
+        return dec.prefill(torch.stack(embeds))
     logits = torch.empty(n, fast.cfg.padded_vocab_size, device=fast.device, dtype=torch.float32)
     for _, rows in sorted(groups.items()):
-        x = embeds if isinstance(embeds, Tensor) else torch.stack([embeds[i] for i in rows])
+        x = torch.stack([embeds[i] for i in rows])
         contiguous = rows == list(range(rows[0], rows[-1] + 1))
         out_rows = slice(rows[0], rows[-1] + 1) if contiguous else torch.tensor(rows, device=fast.device)
-        lg, _ = fast.forward(inputs_embeds=x, return_state=True, num_last_tokens=1, out_state=dest, out_rows=out_rows)
+        lg, _ = fast.forward(inputs_embeds=x, return_state=True, num_last_tokens=1, out_state=dec.state,
+                             out_rows=out_rows)
         logits[out_rows] = lg[:, -1].float()
     return logits
 
@@ -275,8 +308,7 @@ def greedy_tokens(lm, input_ids: Tensor, max_new_tokens: int, eos_id: int | None
         raise RuntimeError("the fused kernels cannot run this model here")
     b = input_ids.shape[0]
     dec = fast.decoder(b, state_dtype)
-    logits, _ = fast.forward(input_ids=input_ids, return_state=True, num_last_tokens=1, out_state=dec.state)
-    first = logits[:, -1].argmax(dim=-1)
+    first = dec.prefill(fast.embed(input_ids)).argmax(dim=-1)
     out = [first.tolist()]
     done = [eos_id is not None and t == eos_id for t in out[0]]
     if not all(done):
@@ -315,7 +347,8 @@ def generate_greedy(model, audio_embeds: Tensor, prompts: list[list[int]], opts,
     else:
         ids = [torch.tensor(p, dtype=torch.long, device=audio_embeds.device) for p in prompts]
         embeds = [torch.cat([audio_embeds[i].to(dtype), fast.embed(ids[i])]) for i in range(n)]
-    logits = prefill_rows(fast, embeds, dec.state)
+    captured = dec.prefill_graphs.capture_s
+    logits = prefill_rows(dec, embeds)
     torch.cuda.synchronize(audio_embeds.device)
     t1 = time.perf_counter()
     first = pick_next(logits, opts, None)
@@ -325,10 +358,13 @@ def generate_greedy(model, audio_embeds: Tensor, prompts: list[list[int]], opts,
                 break
     if timings is not None:
         torch.cuda.synchronize(audio_embeds.device)
-        timings.prefill_s += t1 - t0
+        captured = dec.prefill_graphs.capture_s - captured
+        timings.prefill_s += t1 - t0 - captured
         timings.decode_s += time.perf_counter() - t1
         timings.new_tokens += sum(len(o) for o in rows.out)
         if t0 - tw > 0.05:  # a decoder was built: warm-up, reported apart from steady-state figures
             timings.extra["graph_build_s"] = timings.extra.get("graph_build_s", 0.0) + (t0 - tw)
         timings.extra["decode_variant"] = dec.variant
+        if captured > 0:  # a prefill graph was captured: warm-up too
+            timings.extra["prefill_capture_s"] = timings.extra.get("prefill_capture_s", 0.0) + captured
     return rows.out

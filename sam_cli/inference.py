@@ -6,6 +6,8 @@ truncated; files are streamed from disk window by window so an hour of audio nee
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -62,12 +64,42 @@ def encode_windows(model: SAM, wins: list[A.AudioWindow], timings: Timings | Non
         feats = fbank_batch(wavs, target_length=model.cfg.target_length)
     else:
         feats = A.fbank_batch(wavs, target_length=model.cfg.target_length)
-    audio_embeds, tokens = model.encode_audio(feats)
+    audio_embeds, tokens, captured = _encode_audio(model, feats)
     if timings is not None:
         if model.device.type == "cuda":
             torch.cuda.synchronize(model.device)
-        timings.encode_s += time.perf_counter() - t0
+        timings.encode_s += time.perf_counter() - t0 - captured
+        if captured:  # warm-up, reported apart from steady-state figures
+            timings.extra["encode_capture_s"] = timings.extra.get("encode_capture_s", 0.0) + captured
     return audio_embeds, tokens
+
+
+# Encoder graphs: for batches of up to this many windows, a few batch sizes a model. Bigger ones keep the GPU
+# busy by themselves (H200, EAT-base, bf16, benchmarks/bench_graphs.py: a graph is 2.9x faster for one clip,
+# 1.5x for 8, 0.9x for 16). SAM_ENCODE_GRAPHS=0: always eager.
+ENCODE_GRAPH_ROWS = 0 if os.environ.get("SAM_ENCODE_GRAPHS") == "0" else 8
+MAX_ENCODE_GRAPHS = 3
+
+
+def _encode_audio(model: SAM, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """model.encode_audio, and the seconds spent capturing a graph; on CUDA, replayed from a graph per batch
+    size once that size recurs (a one-clip encode is bound by launching ~100 kernels; sam_cli.shape_graphs).
+    The graphs hold the encoder's and the connector's tensors by address, so they are dropped when any of
+    those is replaced (e.g. by model.to())."""
+    if feats.device.type != "cuda" or model.training or torch.is_grad_enabled() or torch.is_autocast_enabled("cuda"):
+        return (*model.encode_audio(feats), 0.0)
+    from sam_cli.shape_graphs import ShapeGraphs
+
+    mods = (model.encoder, model.connector)
+    ptrs = tuple(t.data_ptr() for m in mods for t in itertools.chain(m.parameters(), m.buffers()))
+    cached = model.__dict__.get("_sam_encode_graphs")
+    if cached is None or cached[0] != ptrs:
+        cached = (ptrs, ShapeGraphs(model.encode_audio, MAX_ENCODE_GRAPHS, lambda shape: shape[0] <= ENCODE_GRAPH_ROWS))
+        model.__dict__["_sam_encode_graphs"] = cached  # a plain attribute: not a submodule, not in the state dict
+    graphs = cached[1]
+    before = graphs.capture_s
+    embeds, tokens = graphs(feats)
+    return embeds, tokens, graphs.capture_s - before
 
 
 def prompt_ids(model: SAM, question: str) -> list[int]:

@@ -77,6 +77,11 @@ def render() -> str:
                                                 "sam pull command to run."),
         ".TP", "\\fBHF_ENDPOINT\\fR", _esc("Hub address (a mirror)."),
         ".TP", "\\fBNO_COLOR\\fR", _esc("Disable colours on standard error."),
+        ".TP", "\\fBSAM_KERNELS\\fR=0", _esc("On a GPU, run the pure-PyTorch model instead of the fused kernels."),
+        ".TP", "\\fBSAM_PREFILL_GRAPHS\\fR=0, \\fBSAM_ENCODE_GRAPHS\\fR=0",
+        _esc("On a GPU, run every prompt's prefill (every audio-encoder batch) eagerly. Otherwise a prompt length "
+             "(a batch size) that comes again in one process is captured in a CUDA graph and replayed, which is "
+             "faster for short prompts and small batches and keeps some GPU memory."),
         ".SH EXIT STATUS",
         _esc("0 on success; 1 when an input or model could not be processed (in batch: when any file failed); "
              "2 for a usage error; 130 when interrupted."),

@@ -392,6 +392,62 @@ def test_greedy_batched_equals_single():
         assert torch.equal(greedy_tokens(lm, ids[i : i + 1], 20)[0], batched[i])
 
 
+def test_prefill_graph_equals_eager(monkeypatch):
+    """A prompt length met again is prefilled from a CUDA graph: the same logits and state as the eager
+    prefill of the same inputs, new inputs each time (no stale replay), across a chunk boundary, with the
+    reference's decode after it; graphs only for small prompts, and a few lengths at a time."""
+    import sam_cli.cuda_graphs as G
+
+    lm = make_lm(torch.float32)
+    fast = fast_lm_for(lm)
+    with torch.inference_mode():
+        dec = GraphDecoder(fast, 2, variants=("fused",))
+        graphs = dec.prefill_graphs
+        for length in (40, 300):  # 300: longer than one 256-token chunk
+            for k in range(3):  # eager, captured, replayed
+                ids = torch.randint(0, 1000, (2, length), device=DEV)
+                got = dec.prefill(fast.embed(ids))
+                st = dec.state.clone()
+                want, ref = fast.forward(ids, return_state=True, num_last_tokens=1)
+                check(f"prefill_graph/L{length}/{k}/logits", got, want[:, -1], 1e-6)
+                for i, (a, b) in enumerate(zip(st.ssm_states + st.conv_states, ref.ssm_states + ref.conv_states)):
+                    check(f"prefill_graph/L{length}/{k}/state{i}", a, b, 1e-6)
+            assert ((2, length, 256), torch.float32) in graphs.graphs, graphs.failed
+        assert graphs.capture_s > 0
+        ids = torch.randint(0, 1000, (2, 40), device=DEV)
+        first = dec.prefill(fast.embed(ids)).argmax(-1)
+        assert [first.tolist()] + list(dec.tokens_after(first, 29)) == _eager_greedy(lm, ids, 30)
+        monkeypatch.setattr(G, "PREFILL_GRAPH_SIZE", 2 * 50 * 256)
+        graphs.clear()
+        for length in (10, 20, 30, 45, 60, 10):
+            x = fast.embed(torch.randint(0, 1000, (2, length), device=DEV))
+            dec.prefill(x)
+            dec.prefill(x)
+        lengths = [k[0][1] for k in graphs.graphs]
+        assert 60 not in lengths and graphs.seen[((2, 60, 256), torch.float32)] == 2  # 120 tokens: eager
+        assert lengths == [20, 30, 45, 10][-G.MAX_PREFILL_GRAPHS:]  # the least recently used dropped
+
+
+def test_encoder_graph_equals_eager():
+    """A batch size met again is encoded from a CUDA graph: the eager encoder's output for every input,
+    and fresh graphs after the weights are replaced (here: cast to bf16)."""
+    from sam_cli.inference import _encode_audio
+
+    model = _sam(torch.float32)
+    with torch.inference_mode():
+        for dtype in (torch.float32, torch.bfloat16):
+            model.to(dtype)
+            for k in range(3):
+                feats = torch.randn(2, 1, 64, 128, device=DEV)
+                got = _encode_audio(model, feats)[:2]
+                want = model.encode_audio(feats)
+                tol = 1e-6 if dtype == torch.float32 else GEMV_TOL[dtype]  # bf16: a rounding, should cuBLAS
+                for name, a, b in zip(("embeds", "tokens"), got, want):  # choose other kernels in a capture
+                    check(f"encoder_graph/{dtype}/{k}/{name}", a, b, tol)
+            graphs = model.__dict__["_sam_encode_graphs"][1]
+            assert len(graphs.graphs) == 1 and graphs.capture_s > 0, graphs.failed
+
+
 # --- 5. against upstream mamba_ssm ---------------------------------------------------------------------
 
 
