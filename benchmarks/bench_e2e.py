@@ -6,7 +6,9 @@
 The model: EAT-base encoder (12 x 768) -> concat connector -> Mamba-2 LM of the given size, all bf16, random
 weights, a throw-away tokenizer. Every clip is 10 s of noise; every answer is --new tokens (EOS and the loop
 guard are switched off, so random weights cannot stop early and flatter the numbers).
-1. describe latency, batch 1: fbank + encoder / prefill / decode (generate()'s Timings), median of 5.
+1. describe latency, batch 1: fbank + encoder / prefill / decode (generate()'s Timings), median of 5, the
+   encoder and the prefill replayed from their CUDA graphs (a long-lived process); and the encode, prefill
+   and total with both eager (a one-off describe).
 2. throughput: sam_cli.batch.run_windows (what `sam batch` runs per batch: GPU fbank, encoder, grouped
    prefill, CUDA-graph decode, detokenise) on in-memory windows; clips/s and the mean GPU utilisation
    (NVML, sampled every 20 ms). With --files, also `run_batch` over that many WAV files on disk (decoding
@@ -29,10 +31,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import torch
 
 from sam_cli import audio as A
+from sam_cli import cuda_graphs, inference
 from sam_cli.batch import run_batch, run_windows
 from sam_cli.connector import ConnectorConfig
 from sam_cli.encoder import EATConfig
@@ -112,23 +116,33 @@ def allocated(peak: bool = False) -> int:
 
 
 def latency(model: SAM, opts: DecodeOptions, pool: list[torch.Tensor], repeats: int = 5) -> dict[str, Any]:
+    """Median split of `repeats` describes after a first one (which builds the batch-1 decoder); the second
+    captures the encoder's and the prompt's prefill graphs, so the median is the steady state of a
+    long-lived process. Then the same with both eager (SAM_ENCODE_GRAPHS=0 SAM_PREFILL_GRAPHS=0), as a
+    one-off describe runs them."""
     ids = prompt_ids(model, model.cfg.describe_prompt)
     win = clips(1, pool)
-    rows = []
-    for i in range(repeats + 1):
+
+    def once() -> tuple[float, ...]:
         tm = Timings()
         sync()
         t0 = time.perf_counter()
         embeds, _ = encode_windows(model, win, tm)
         out = generate(model, embeds, [ids], opts, timings=tm)
         sync()
-        total = time.perf_counter() - t0
-        if i:  # the first run builds the batch-1 decoder
-            rows.append((tm.encode_s, tm.prefill_s, tm.decode_s, total))
         assert len(out[0]) == opts.max_new_tokens
+        return tm.encode_s, tm.prefill_s, tm.decode_s, time.perf_counter() - t0
+
+    once()
+    rows = [once() for _ in range(repeats)]
     med = [statistics.median(r[k] for r in rows) * 1e3 for k in range(4)]
+    with patch.object(cuda_graphs, "PREFILL_GRAPH_SIZE", 0), patch.object(inference, "ENCODE_GRAPH_ROWS", 0):
+        eager = [once() for _ in range(repeats)]
     return {"prompt_tokens": model.cfg.num_audio_tokens + len(ids), "encode_ms": med[0], "prefill_ms": med[1],
-            "decode_ms": med[2], "total_ms": med[3], "decode_ms_per_token": med[2] / (opts.max_new_tokens - 1)}
+            "decode_ms": med[2], "total_ms": med[3], "decode_ms_per_token": med[2] / (opts.max_new_tokens - 1),
+            "encode_eager_ms": statistics.median(r[0] for r in eager) * 1e3,
+            "prefill_eager_ms": statistics.median(r[1] for r in eager) * 1e3,
+            "total_eager_ms": statistics.median(r[3] for r in eager) * 1e3}
 
 
 def throughput(model: SAM, batch: int, opts: DecodeOptions, pool: list[torch.Tensor], seconds: float = 3.0
@@ -282,11 +296,14 @@ def main() -> None:
 
 def table(res: dict[str, Any]) -> str:
     lines = [f"device: {res['device']}; bf16; 10-s clips; {res['new_tokens']} new tokens",
-             "| size | 1 clip: encode / prefill / decode / total ms | batch | SSM state | clips/s | GPU util % | build s |",
+             "| size | 1 clip: encode / prefill / decode / total ms (eager encode / prefill / total) | batch | SSM state "
+             "| clips/s | GPU util % | build s |",
              "|---|---|---|---|---|---|---|"]
     for size, r in res["sizes"].items():
         lat = r["latency"]
         ls = (f"{lat['encode_ms']:.1f} / {lat['prefill_ms']:.1f} / {lat['decode_ms']:.1f} / {lat['total_ms']:.1f}"
+              f" ({lat.get('encode_eager_ms', float('nan')):.1f} / {lat.get('prefill_eager_ms', float('nan')):.1f}"
+              f" / {lat.get('total_eager_ms', float('nan')):.1f})"
               if "total_ms" in lat else lat.get("error", "err"))
         for t in r["throughput"]:
             if "clips_per_s" in t:

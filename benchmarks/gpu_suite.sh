@@ -11,7 +11,8 @@
 # --batches 1,64 --skip transformer" to iterate on one shape). PROFILE_ARGS, when set, also runs
 # profile_decode.py with them after the benchmarks (kernel times per step). TILES_ARGS, when set, first
 # runs bench_ssm_tiles.py with them (use "--sizes 130m" or similar: it needs at least one argument), and
-# GEMV_ARGS the same for bench_gemv.py (the batch-1 matrix-vector kernels per config against cuBLAS).
+# GEMV_ARGS the same for bench_gemv.py (the batch-1 matrix-vector kernels per config against cuBLAS), and
+# GRAPHS_ARGS for bench_graphs.py (the prefill and the encoder eager against their CUDA graphs).
 #
 # Each stage gets what is left of SUITE_SECONDS (default 510 s, for a 540 s device command), so a slow
 # stage cannot starve the table. Benchmarks print one JSON line per finished row; the tables are rebuilt
@@ -43,7 +44,7 @@ export SAM_GPU_TEST_REPORT="$OUT/test_errors.tsv"
 
 if [ "$WHAT" != bench ]; then
   echo "== pytest -m gpu ($(left) s left)"
-  limit=$( [ "$WHAT" = tests ] && echo $(( $(left) - 5 )) || echo 210 )
+  limit=$( [ "$WHAT" = tests ] && echo $(( $(left) - 5 )) || echo 280 )
   timeout "$(cap "$limit")" python3 -m pytest -m gpu tests/test_gpu.py -q -rfE --durations=12 -p no:cacheprovider \
     > "$OUT/pytest.log" 2>&1
   echo "pytest exit $?" >> "$OUT/pytest.log"
@@ -60,6 +61,7 @@ kernel_bench() {
 }
 kernel_bench tiles bench_ssm_tiles.py "${TILES_ARGS:-}"
 kernel_bench gemv bench_gemv.py "${GEMV_ARGS:-}"
+kernel_bench graphs bench_graphs.py "${GRAPHS_ARGS:-}"
 
 if [ "$WHAT" != tests ]; then
   echo "== bench_decode ($(left) s left)"
