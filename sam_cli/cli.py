@@ -170,10 +170,13 @@ def print_stats(load_s: float, timings, audio_seconds: float, wall_s: float) -> 
         return
     tok_s = timings.new_tokens / timings.decode_s if timings.decode_s > 0 else 0.0
     rtf = wall_s / audio_seconds if audio_seconds > 0 else 0.0
+    # Building and capturing CUDA graphs is paid once a process; the phases above leave it out.
+    warm = sum(timings.extra.get(k, 0.0) for k in ("graph_build_s", "prefill_capture_s", "encode_capture_s"))
     err_console().print(
         f"load {load_s:.2f} s | encode {timings.encode_s * 1e3:.0f} ms | prefill {timings.prefill_s * 1e3:.0f} ms"
-        f" | decode {timings.new_tokens} tokens, {tok_s:.1f} tok/s | audio {audio_seconds:.2f} s,"
-        f" real-time factor {rtf:.3f}", markup=False)
+        f" | decode {timings.new_tokens} tokens, {tok_s:.1f} tok/s"
+        + (f" | GPU warm-up {warm:.2f} s" if warm else "")
+        + f" | audio {audio_seconds:.2f} s, real-time factor {rtf:.3f}", markup=False)
 
 
 def decode_options(max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):
