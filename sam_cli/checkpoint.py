@@ -70,7 +70,9 @@ def load_checkpoint(folder: str | Path, device: str | torch.device | None = None
     sd = read_tensors(folder / WEIGHTS_FILE)
     with torch.device("meta"):
         model = SAM(cfg)  # no memory, no random init: every tensor comes from the file
-    model = model.to_empty(device="cpu")
+    # As model.to_empty("cpu"), without its empty_like on meta tensors (PyTorch's Python references, whose
+    # imports cost ~0.5 s of every command).
+    model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
     optional = (TIED_KEY,) if cfg.lm.tie_embeddings else ()
     load_state_dict_checked(model, sd, str(folder / WEIGHTS_FILE), optional=optional)
     if cfg.lm.tie_embeddings:

@@ -244,6 +244,13 @@ class GatedRMSNorm(nn.Module):
         return gated_rmsnorm(y, z, self.weight, self.eps, self.group_size)
 
 
+def _on_meta(device) -> bool:
+    """Whether modules are being built on the meta device (a checkpoint fills every tensor next). Random
+    inits are skipped there: most ops on meta tensors run PyTorch's Python references, whose first call
+    imports torch._dynamo, 1.5 s of every CLI command on the CPU."""
+    return torch.empty(0, device=device).is_meta
+
+
 class Mamba2Mixer(nn.Module):
     """The Mamba-2 block's mixer: in_proj -> conv(xBC) -> SSD -> gated RMSNorm -> out_proj."""
 
@@ -257,11 +264,15 @@ class Mamba2Mixer(nn.Module):
         self.conv1d = nn.Conv1d(conv_dim, conv_dim, cfg.d_conv, groups=conv_dim, padding=cfg.d_conv - 1, bias=True,
                                 **fk)
         # mamba_ssm's inits: dt log-uniform in [1e-3, 1e-1] (floored at 1e-4) stored as inverse softplus,
-        # A = uniform[1, 16] stored as log, D = 1.
-        dt = torch.exp(torch.rand(nheads, **fk) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
-        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
-        A = torch.empty(nheads, device=device, dtype=torch.float32).uniform_(1, 16)
-        self.A_log = nn.Parameter(torch.log(A).to(dtype or torch.get_default_dtype()))
+        # A = uniform[1, 16] stored as log, D = 1. Not on meta (see _on_meta).
+        if _on_meta(device):
+            self.dt_bias = nn.Parameter(torch.empty(nheads, **fk))
+            self.A_log = nn.Parameter(torch.empty(nheads, device=device, dtype=dtype or torch.get_default_dtype()))
+        else:
+            dt = torch.exp(torch.rand(nheads, **fk) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
+            self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+            A = torch.empty(nheads, device=device, dtype=torch.float32).uniform_(1, 16)
+            self.A_log = nn.Parameter(torch.log(A).to(dtype or torch.get_default_dtype()))
         self.D = nn.Parameter(torch.ones(nheads, **fk))
         self.norm = GatedRMSNorm(d_inner, MIXER_NORM_EPS, group_size=d_inner // cfg.ngroups, **fk)
         self.out_proj = nn.Linear(d_inner, cfg.d_model, bias=False, **fk)
@@ -322,7 +333,8 @@ class Block(nn.Module):
 class Mamba2Backbone(nn.Module):
     def __init__(self, cfg: Mamba2Config, device=None, dtype=None):
         super().__init__()
-        self.embedding = nn.Embedding(cfg.padded_vocab_size, cfg.d_model, device=device, dtype=dtype)
+        weight = torch.empty(cfg.padded_vocab_size, cfg.d_model, device=device, dtype=dtype) if _on_meta(device) else None
+        self.embedding = nn.Embedding(cfg.padded_vocab_size, cfg.d_model, device=device, dtype=dtype, _weight=weight)
         self.layers = nn.ModuleList([Block(cfg, device=device, dtype=dtype) for _ in range(cfg.n_layer)])
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps, device=device, dtype=dtype)
 
@@ -341,7 +353,8 @@ class Mamba2LMHeadModel(nn.Module):
         # As mamba_ssm's _init_weights: embedding N(0, 0.02); out_proj re-drawn with PyTorch's Linear init
         # and scaled by 1/sqrt(n_layer) (GPT-2's residual scaling, one residual per block). The rest keeps
         # PyTorch's defaults and the mixer's own inits.
-        nn.init.normal_(self.backbone.embedding.weight, std=0.02)
+        if not self.backbone.embedding.weight.is_meta:  # see Mamba2Backbone
+            nn.init.normal_(self.backbone.embedding.weight, std=0.02)
         with torch.no_grad():
             for layer in self.backbone.layers:
                 w = layer.mixer.out_proj.weight

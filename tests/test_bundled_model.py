@@ -33,3 +33,21 @@ def test_classify_without_a_tagging_head_gives_the_written_tags():
     for r in rows:  # one 10-s window: every written tag is named by all (1) windows
         assert all(t["score"] == 1.0 and t["label"][0].isupper() for t in r["labels"]), r
         assert r["model"] == "sam-tiny"
+
+
+def test_loading_and_describing_stay_off_torch_compile_machinery():
+    """Building a model on the meta device for a checkpoint must not run PyTorch's Python references
+    (random inits, empty_like on meta): their imports (torch._dynamo, symbolic shapes) cost ~1.3 s of every
+    command on the CPU. A fresh process loads the bundled model, captions a clip and reports what it imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sam_cli; from sam_cli.inference import describe; "
+            "m = sam_cli.load_model(None, device='cpu'); "
+            f"print(describe(m, {str(EXAMPLES / 'dog_bark.wav')!r})[0].text); "
+            "print([n for n in ('torch._dynamo', 'torch.fx.experimental.symbolic_shapes') if n in sys.modules])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert p.returncode == 0, p.stderr
+    caption, imported = p.stdout.strip().splitlines()
+    assert "dog" in caption.lower()
+    assert imported == "[]", imported
