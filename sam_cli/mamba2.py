@@ -353,7 +353,7 @@ class Mamba2LMHeadModel(nn.Module):
         # As mamba_ssm's _init_weights: embedding N(0, 0.02); out_proj re-drawn with PyTorch's Linear init
         # and scaled by 1/sqrt(n_layer) (GPT-2's residual scaling, one residual per block). The rest keeps
         # PyTorch's defaults and the mixer's own inits.
-        if not self.backbone.embedding.weight.is_meta:  # see Mamba2Backbone
+        if not self.backbone.embedding.weight.is_meta:  # see _on_meta
             nn.init.normal_(self.backbone.embedding.weight, std=0.02)
         with torch.no_grad():
             for layer in self.backbone.layers:
