@@ -278,10 +278,9 @@ def prefill_rows(dec: GraphDecoder, embeds: list[Tensor] | Tensor) -> Tensor:
     equal length run together (padding would leak into an SSM state), and when all rows have one length,
     through the decoder's prefill (graph-replayed once the length recurs). Returns the last position's
     logits [n, V] (fp32), in row order."""
-    fast = dec.fast
     if isinstance(embeds, Tensor):
         return dec.prefill(embeds)
-    n = len(embeds)
+    fast, n = dec.fast, len(embeds)
     groups: dict[int, list[int]] = {}
     for i, e in enumerate(embeds):
         groups.setdefault(e.shape[0], []).append(i)

@@ -86,7 +86,8 @@ def _encode_audio(model: SAM, feats: torch.Tensor) -> tuple[torch.Tensor, torch.
     size once that size recurs (a one-clip encode is bound by launching ~100 kernels; sam_cli.shape_graphs).
     The graphs hold the encoder's and the connector's tensors by address, so they are dropped when any of
     those is replaced (e.g. by model.to())."""
-    if feats.device.type != "cuda" or model.training or torch.is_grad_enabled() or torch.is_autocast_enabled("cuda"):
+    if (feats.device.type != "cuda" or feats.shape[0] > ENCODE_GRAPH_ROWS or model.training or torch.is_grad_enabled()
+            or torch.is_autocast_enabled("cuda")):
         return (*model.encode_audio(feats), 0.0)
     from sam_cli.shape_graphs import ShapeGraphs
 
@@ -94,7 +95,7 @@ def _encode_audio(model: SAM, feats: torch.Tensor) -> tuple[torch.Tensor, torch.
     ptrs = tuple(t.data_ptr() for m in mods for t in itertools.chain(m.parameters(), m.buffers()))
     cached = model.__dict__.get("_sam_encode_graphs")
     if cached is None or cached[0] != ptrs:
-        cached = (ptrs, ShapeGraphs(model.encode_audio, MAX_ENCODE_GRAPHS, lambda shape: shape[0] <= ENCODE_GRAPH_ROWS))
+        cached = (ptrs, ShapeGraphs(model.encode_audio, MAX_ENCODE_GRAPHS))
         model.__dict__["_sam_encode_graphs"] = cached  # a plain attribute: not a submodule, not in the state dict
     graphs = cached[1]
     before = graphs.capture_s
