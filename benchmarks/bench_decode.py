@@ -7,7 +7,9 @@ Random weights. Each model continues a random prompt of --prompt tokens (64 audi
 greedy tokens. Per-step time = (T(new tokens) - T(1 token)) / (new - 1): both runs do the same prefill, so
 the difference is decoding only, measured the same way for all three (the fastest of --repeats after warm-up).
 - ours: sam_cli.cuda_graphs.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
-  tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms). With
+  tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms: every
+  variant is built and the fastest kept, SAM_GRAPH_VARIANT=timed, unless set otherwise; "rule" in the
+  JSON is the variant `sam` builds without timing, and the table marks a row where it is not the fastest). With
   --state-dtypes fp32,model (the default) twice: the fp32 SSM state (our default) and the state in the
   model dtype (`--state-dtype model`; what upstream keeps).
 - upstream: mamba_ssm MambaLMHeadModel.generate(cg=True) with the same weights.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import time
 from typing import Any, Callable
@@ -228,7 +231,7 @@ def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int,
     dec.replay()
     graph_ms = sync_time(lambda: [dec.replay() for _ in range(10)]) * 1e3 / (10 * dec.steps)
     return {"ms_per_step": s * 1e3, "tok_per_s": b / s, "graph_ms_per_step": graph_ms, "variant": dec.variant,
-            "variant_ms": dec.variant_ms, "build_s": build}
+            "variant_ms": dec.variant_ms, "rule": dec.candidates()[0], "build_s": build}
 
 
 def upstream_model(lm: Mamba2LMHeadModel, device: str = "cuda") -> torch.nn.Module:
@@ -300,6 +303,7 @@ def guarded(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
+    os.environ.setdefault("SAM_GRAPH_VARIANT", "timed")  # every variant timed: shows whether the rule holds
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="130m,780m,2.7b")
     ap.add_argument("--batches", default="1,64")
@@ -403,9 +407,13 @@ def table(results: dict[str, Any]) -> str:
             return f"{u['ms_per_step'] / d['ms_per_step']:.2f}x" if "ms_per_step" in d and "ms_per_step" in u else "-"
 
         fl = f"{o['ms_per_step'] / r['floor_ms']:.2f}" if "ms_per_step" in o else "-"
-        rows.append([r["size"], r["batch"], cell(o), _ms(o, "graph_ms_per_step"), o.get("variant", "-"), cell(u),
+        def variant(d: dict[str, Any]) -> str:
+            v = d.get("variant", "-")
+            return v if d.get("rule", v) == v else f"{v} (rule: {d['rule']})"
+
+        rows.append([r["size"], r["batch"], cell(o), _ms(o, "graph_ms_per_step"), variant(o), cell(u),
                      cell(t), f"{r['floor_ms']:.3f}", f"{r['floor_with_state_ms']:.3f}", speedup(o), fl,
-                     f"{cell(m) if m else '-'} ({m.get('variant', '-')})", speedup(m)])
+                     f"{cell(m) if m else '-'} ({variant(m)})", speedup(m)])
     return head + "\n" + markdown_table(
         ["size", "batch", "ours", "ours graph only", "variant", "upstream cg", "transformer", "floor (weights)",
          "floor (+state)", "ours/upstream speed-up", "ours / floor", "ours, model-dtype state", "its speed-up"], rows)

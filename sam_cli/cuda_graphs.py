@@ -8,14 +8,18 @@ generate()'s per-row rules (EOS, loop guard, streaming); meanwhile the next grap
 more tokens are needed. A row that finished keeps decoding its own tokens until the batch ends; they are
 ignored, and rows never influence each other, so every kept token is what eager decoding would give.
 
-What a step runs (the "variant") is chosen per batch size when the decoder is built, by capturing each
-candidate and timing a few replays:
+What a step runs (the "variant"), one of:
 - "library": mamba_ssm / causal_conv1d kernels and cuBLAS, as FastMamba2.step (6 launches a layer);
 - "hybrid":  the same, with conv update + SSM update fused into one Triton kernel (5 a layer);
 - "fused":   sam_cli.triton_decode's three kernels a layer (batches of up to 4 rows, ngroups 1).
-All compute the same function; tests/test_gpu.py checks each against the eager reference. Building a
-decoder (compile, autotune, capture, timing: the warm-up) is paid once per batch size and process;
-`build_seconds` and `variant_ms` report it.
+All compute the same function; tests/test_gpu.py checks each against the eager reference. The variant is
+chosen by a rule from what every benchmark since the fifth session measured (BENCHMARKS.md): fused where it
+can run; above 4 rows, hybrid with a state in the model dtype (its SSM update moves that state 1.4-1.8x
+faster than mamba_ssm's) and library with the fp32 state (the two at parity there, library a little ahead).
+The next candidate is built only when one fails. Building, compiling, capturing and timing every candidate
+cost ~10-25 s of a process's start; SAM_GRAPH_VARIANT=timed still does that and keeps the fastest.
+Building a decoder (compile, capture: the warm-up) is paid once per batch size and process;
+`build_seconds` and `variant_ms` (ms a step of each variant built) report it.
 
 The fused variant also fuses the greedy pick into the LM head (packed argmax keys, see triton_decode), so
 its step has no separate argmax launch. The SSM state is fp32 by default (as the reference model); with
@@ -25,7 +29,8 @@ large batch moves per step (the update itself is still computed in fp32).
 The decoder also prefills its own state (`prefill`): a prompt length met for the second time is captured
 in a graph of its own and replayed from then on (see there).
 
-SAM_GRAPH_VARIANT=library|hybrid|fused forces one variant (benchmarks, debugging).
+SAM_GRAPH_VARIANT=library|hybrid|fused forces one variant, =timed times every candidate (benchmarks,
+debugging).
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ class GraphDecoder:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.variant = ""
         self.variant_ms: dict[str, float | str] = {}  # ms per step of each candidate, or why it failed
-        forced = os.environ.get("SAM_GRAPH_VARIANT")
-        candidates = variants or ((forced,) if forced else self.candidates())
+        forced = os.environ.get("SAM_GRAPH_VARIANT") or ""
+        timed = variants is not None or forced == "timed"  # explicit candidates are all built and timed
+        candidates = variants or ((forced,) if forced in VARIANTS else self.candidates())
         best = None
         for v in candidates:
             try:
@@ -92,6 +98,8 @@ class GraphDecoder:
             self.variant_ms[v] = ms
             if best is None or ms < best[2]:
                 best = (v, graph, ms)
+            if not timed:  # the rule's first choice that runs
+                break
         if best is None:
             raise RuntimeError(f"no decode variant could run: {self.variant_ms}")
         self.variant, self.graph = best[0], best[1]
@@ -101,13 +109,15 @@ class GraphDecoder:
 
     # --- which variants ---------------------------------------------------------------------------------
     def candidates(self) -> tuple[str, ...]:
+        """The variants that can run this batch, the rule's choice first (see the module's docstring)."""
         from sam_cli.triton_decode import MAX_GEMV_ROWS
 
         c = self.fast.cfg
         out = []
         if self.batch <= MAX_GEMV_ROWS and c.ngroups == 1:
             out.append("fused")
-        out += ["hybrid", "library"]
+        fp32_state = self.state.ssm_states[0].dtype == torch.float32
+        out += ["library", "hybrid"] if fp32_state else ["hybrid", "library"]
         return tuple(out)
 
     def _ptrs(self) -> tuple[int, ...]:

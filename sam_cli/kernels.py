@@ -17,6 +17,7 @@ Kernels used (all from the optional `gpu` extra):
 from __future__ import annotations
 
 import os
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -64,8 +65,30 @@ def _load() -> SimpleNamespace | None:
         lib.causal_conv1d_fn, lib.causal_conv1d_update = causal_conv1d_fn, causal_conv1d_update
     except Exception:  # noqa: BLE001 - the convolution then runs in PyTorch, the rest stays fused
         pass
+    keep_tuning(*[m for name, m in list(sys.modules.items()) if name.startswith("mamba_ssm.ops.triton.")])
     _LIB = lib
     return lib
+
+
+def keep_tuning(*modules: Any) -> None:
+    """Let Triton keep the autotuning results of these modules' kernels on disk, beside the compiled
+    kernels (its cache directory), so that a later process reuses them instead of timing every config again:
+    mamba_ssm re-tuned its chunk-scan kernels in every process, several seconds of each GPU command.
+    TRITON_CACHE_AUTOTUNING=0 keeps Triton's default (tune in every process). Autotuners with a config
+    pre_hook are left alone: Triton cannot save those configs (mamba_ssm's backward kernels have them)."""
+    if os.environ.get("TRITON_CACHE_AUTOTUNING") == "0":
+        return
+    try:
+        from triton import knobs
+        from triton.runtime.autotuner import Autotuner
+    except ImportError:
+        return
+    if knobs.runtime.interpret:
+        return
+    for m in modules:
+        for obj in vars(m).values():
+            if isinstance(obj, Autotuner) and not any(c.pre_hook for c in obj.configs):
+                obj.cache_results = True
 
 
 def available() -> bool:

@@ -82,6 +82,13 @@ def render() -> str:
         _esc("On a GPU, run every prompt's prefill (every audio-encoder batch) eagerly. Otherwise a prompt length "
              "(a batch size) that comes again in one process is captured in a CUDA graph and replayed, which is "
              "faster for short prompts and small batches and keeps some GPU memory."),
+        ".TP", "\\fBSAM_GRAPH_VARIANT\\fR=fused|hybrid|library|timed",
+        _esc("On a GPU, which kernels a decode step runs: one variant, or timed to build every one that can run and "
+             "keep the fastest (slower to start). By default a rule picks one from measurements."),
+        ".TP", "\\fBTRITON_CACHE_AUTOTUNING\\fR=0",
+        _esc("On a GPU, tune the kernels' tile sizes again in every process. By default the first run on a "
+             "machine tunes them and keeps the result beside Triton's compiled kernels (TRITON_CACHE_DIR, "
+             "~/.triton/cache), which later runs load."),
         ".SH EXIT STATUS",
         _esc("0 on success; 1 when an input or model could not be processed (in batch: when any file failed); "
              "2 for a usage error; 130 when interrupted."),

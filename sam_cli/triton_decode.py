@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import torch
 import triton
@@ -45,7 +46,7 @@ import triton.language as tl
 from torch import Tensor
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
-from sam_cli import ssd
+from sam_cli import kernels, ssd
 
 MAX_GEMV_ROWS = 4
 PACKED_EMPTY = -(2**63)  # below every packed (logit, index) key: the initial value of an argmax slot
@@ -569,3 +570,7 @@ def gated_norm_gemv_add_ref(y: Tensor, z: Tensor, norm_weight: Tensor, weight: T
     """The eager model's ops: residual + out_proj(gated_rmsnorm(y, z)).float() (returned, not in place)."""
     out = torch.nn.functional.linear(ssd.gated_rmsnorm(y, z, norm_weight, eps), weight)
     return residual + out.to(residual.dtype)
+
+
+# Shapes outside GEMV_TILES are tuned once a machine, not once a process.
+kernels.keep_tuning(sys.modules[__name__])

@@ -392,6 +392,68 @@ def test_greedy_batched_equals_single():
         assert torch.equal(greedy_tokens(lm, ids[i : i + 1], 20)[0], batched[i])
 
 
+def test_decode_variant_by_rule(monkeypatch):
+    """Without SAM_GRAPH_VARIANT a decoder builds one variant, the rule's: fused up to 4 rows; above, library
+    with the fp32 state and hybrid with a state in the model dtype. =timed builds every candidate and keeps
+    the fastest (what every decoder did before: seconds of each process's start)."""
+    monkeypatch.delenv("SAM_GRAPH_VARIANT", raising=False)
+    fast = fast_lm_for(make_lm(torch.bfloat16))
+    with torch.inference_mode():
+        for batch, state_dtype, want in [(1, None, "fused"), (4, None, "fused"), (5, None, "library"),
+                                         (5, torch.bfloat16, "hybrid")]:
+            dec = GraphDecoder(fast, batch, state_dtype=state_dtype)
+            assert (dec.variant, list(dec.variant_ms)) == (want, [want]), (batch, state_dtype, dec.variant_ms)
+        monkeypatch.setenv("SAM_GRAPH_VARIANT", "timed")
+        dec = GraphDecoder(fast, 1)
+    assert sorted(dec.variant_ms) == ["fused", "hybrid", "library"], dec.variant_ms
+    assert dec.variant == min(dec.variant_ms, key=dec.variant_ms.get)
+
+
+_TUNE_ONE_GEMV = """
+import torch
+from sam_cli import triton_decode as T
+torch.manual_seed(0)
+x = torch.randn(1, 200, device="cuda", dtype=torch.bfloat16)
+w = torch.randn(300, 200, device="cuda", dtype=torch.bfloat16)
+out = torch.empty(1, 300, device="cuda", dtype=torch.bfloat16)
+T.rmsnorm_gemv(x, torch.ones(200, device="cuda", dtype=torch.bfloat16), w, 1e-5, out)
+print("BEST", T.config_tile(T._rmsnorm_gemv_kernel.best_config), out.float().sum().item())
+"""
+
+
+def test_tuning_is_kept_on_disk(tmp_path):
+    """A GEMV shape outside GEMV_TILES is tuned by the first process on a machine and read back from Triton's
+    cache directory by the next, which times nothing; mamba_ssm's chunk-scan autotuners are kept the same
+    way once the kernels are loaded, except those Triton cannot save (config pre_hooks: backward kernels)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mamba_ssm.ops.triton import ssd_bmm, ssd_chunk_scan, ssd_chunk_state, ssd_state_passing
+
+    assert kernels.available()
+    for k in (ssd_chunk_state._chunk_cumsum_fwd_kernel, ssd_chunk_state._chunk_state_fwd_kernel,
+              ssd_bmm._bmm_chunk_fwd_kernel, ssd_state_passing._state_passing_fwd_kernel,
+              ssd_chunk_scan._chunk_scan_fwd_kernel):
+        assert k.cache_results, k
+    assert not ssd_chunk_scan._chunk_scan_bwd_dx_kernel.cache_results
+    assert T._rmsnorm_gemv_kernel.cache_results
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path), "TRITON_PRINT_AUTOTUNING": "1",
+           "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("TRITON_CACHE_AUTOTUNING", None)
+    runs = [subprocess.run([sys.executable, "-c", _TUNE_ONE_GEMV], env=env, capture_output=True, text=True,
+                           timeout=300) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    tuned = ["Triton autotuning for function _rmsnorm_gemv_kernel" in r.stdout + r.stderr for r in runs]
+    assert tuned == [True, False], [r.stdout[-500:] for r in runs]
+    assert list(tmp_path.rglob("_rmsnorm_gemv_kernel.autotune.json"))
+    best = [next(line for line in r.stdout.splitlines() if line.startswith("BEST")) for r in runs]
+    assert best[0] == best[1]
+
+
 def test_prefill_graph_equals_eager(monkeypatch):
     """A prompt length met again is prefilled from a CUDA graph: the same logits and state as the eager
     prefill of the same inputs, new inputs each time (no stale replay), across a chunk boundary, with the
