@@ -6,7 +6,8 @@
 Random weights, bf16.
 - prefill: for each LM shape and batch, a GraphDecoder's prefill of a random --prompt-token prompt (64 audio
   + 20 text in SAM): the eager forward (GraphDecoder._prefill_eager) against its graph (GraphDecoder.prefill
-  once captured).
+  once captured); and the eager forward through mamba_chunk_scan_combined as a whole (its state passing
+  included) against kernels' one-chunk path, for prompts of one chunk.
 - encoder: SAM.encode_audio (EAT-base, 12 x 768, + the concat connector) on 10-s clips' fbank, eager
   against its graph (sam_cli.inference._encode_audio once captured).
 Each is the median of --repeats wall-clock runs synchronised at both ends; also the capture's one-off cost
@@ -54,6 +55,7 @@ def eager_vs_graph(eager: Callable[[], Any], graphs: ShapeGraphs, graphed: Calla
 
 def bench_prefill(lm: Mamba2LMHeadModel, batch: int, prompt: int, repeats: int) -> dict[str, Any]:
     import sam_cli.cuda_graphs as G
+    from sam_cli import kernels
     from sam_cli.fast_mamba2 import fast_lm_for
 
     fast = fast_lm_for(lm)
@@ -61,9 +63,11 @@ def bench_prefill(lm: Mamba2LMHeadModel, batch: int, prompt: int, repeats: int) 
     dec = fast.decoder(batch)
     x = torch.randn(batch, prompt, lm.cfg.d_model, device="cuda", dtype=lm.dtype)
     try:
+        with patch.object(kernels._lib(), "one_chunk", None):  # mamba_chunk_scan_combined, state passing included
+            combined = {"combined_ms": median_time(lambda: dec._prefill_eager(x), repeats) * 1e3}
         with patch.object(G, "PREFILL_GRAPH_SIZE", 1 << 62):
-            return {"tokens": batch * prompt, **eager_vs_graph(lambda: dec._prefill_eager(x), dec.prefill_graphs,
-                                                               lambda: dec.prefill(x), ShapeGraphs.key(x), repeats)}
+            return {"tokens": batch * prompt, **combined, **eager_vs_graph(
+                lambda: dec._prefill_eager(x), dec.prefill_graphs, lambda: dec.prefill(x), ShapeGraphs.key(x), repeats)}
     finally:
         fast.decoders.clear()
 
@@ -83,9 +87,12 @@ def bench_encoder(model: Any, batch: int, repeats: int) -> dict[str, Any]:
 def table_row(r: dict[str, Any]) -> list[Any]:
     what = f"prefill {r['size']}, {r['batch']} x {r['prompt']}" if "prompt" in r else f"encoder, {r['batch']} clips"
     if "error" in r:
-        return [what, r["error"], "", "", "", ""]
-    return [what, f"{r['eager_ms']:.2f}", f"{r['graph_ms']:.2f}", f"{r['speedup']:.1f}x", f"{r['capture_s']:.2f}",
-            f"{r['graph_pool_MB']:.0f}"]
+        return [what, r["error"], "", "", "", "", "", ""]
+    one_chunk = ["", ""]
+    if "combined_ms" in r:
+        one_chunk = [f"{r['combined_ms']:.2f}", f"{r['combined_ms'] / r['eager_ms']:.2f}x"]
+    return [what, *one_chunk, f"{r['eager_ms']:.2f}", f"{r['graph_ms']:.2f}", f"{r['speedup']:.1f}x",
+            f"{r['capture_s']:.2f}", f"{r['graph_pool_MB']:.0f}"]
 
 
 def main() -> None:
@@ -133,7 +140,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print(markdown_table(["what", "eager ms", "graph ms", "speed-up", "capture s", "graph pool MB"],
+    print(markdown_table(["what", "eager, combined scan ms", "one-chunk speed-up", "eager ms", "graph ms", "speed-up",
+                          "capture s", "graph pool MB"],
                          [table_row(r) for r in rows]))
 
 

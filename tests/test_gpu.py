@@ -122,6 +122,33 @@ def test_wrappers_match_reference_ops(dtype):
     check("ssd_step/state", st1, st2, tol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_chunk_scan_is_the_combined_scan(dtype):
+    """A prompt of one chunk from a zero state skips mamba_chunk_scan_combined's state passing
+    (kernels._one_chunk_scan): the same output and final state, bit for bit, with the split-like strided
+    inputs the prefill passes; and both = the pure-PyTorch reference within tolerance."""
+    torch.manual_seed(2)
+    lib = kernels._lib()
+    assert lib.one_chunk is not None, "mamba_ssm's chunk functions were not found"
+    h, p, n, b = 8, 64, 128, 3
+    for l in (40, 256):  # 256 = exactly one chunk
+        xbc = torch.randn(b, l, h * p + 2 * n + 16, device=DEV, dtype=dtype)
+        x = xbc[..., : h * p].unflatten(-1, (h, p))
+        B = xbc[..., h * p : h * p + n].unflatten(-1, (1, n))
+        C = xbc[..., h * p + n : h * p + 2 * n].unflatten(-1, (1, n))
+        dt = torch.randn(b, l, h, device=DEV, dtype=dtype) - 2
+        A, D, bias = -torch.rand(h, device=DEV) * 4 - 0.5, torch.randn(h, device=DEV), torch.randn(h, device=DEV) / 4
+        y1, f1 = kernels.ssd_chunked_raw_dt(x, dt, A, B, C, 256, D, None, dt_bias=bias, dt_softplus=True)
+        y2, f2 = lib.mamba_chunk_scan_combined(x, dt, A, B, C, 256, D=D, dt_bias=bias, dt_softplus=True,
+                                               return_final_states=True)
+        assert torch.equal(y1, y2) and torch.equal(f1, f2), l
+        assert f1.dtype == torch.float32 and f1.shape == (b, h, p, n)
+        sp = torch.nn.functional.softplus(dt.float() + bias)
+        y3, f3 = ssd.ssd_chunked(x, sp, A, B, C, 256, D)
+        check(f"one_chunk/{l}/y", y1, y3, TOL[dtype])
+        check(f"one_chunk/{l}/state", f1, f3, TOL[dtype])
+
+
 # --- 2. the fused decode kernels = their references -----------------------------------------------------
 
 
