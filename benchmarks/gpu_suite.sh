@@ -42,6 +42,16 @@ export SAM_GPU_TEST_REPORT="$OUT/test_errors.tsv"
   git log -1 --format='commit %h %s' 2>/dev/null || true
 } 2>&1 | tee "$OUT/env.txt"
 
+# STARTUP_ARGS, when set, first runs bench_startup.py with them (fresh `sam describe` processes on a fresh
+# Triton cache: a new machine's first command, then later ones), for at most STARTUP_SECONDS (default 300).
+if [ -n "${STARTUP_ARGS:-}" ]; then
+  echo "== bench_startup ($(left) s left)"
+  timeout "$(cap "${STARTUP_SECONDS:-300}")" python3 benchmarks/bench_startup.py $STARTUP_ARGS --json "$OUT/startup.json" \
+    > "$OUT/startup.log" 2>&1
+  echo "bench_startup exit $?" >> "$OUT/startup.log"
+  grep -v "^{" "$OUT/startup.log" | tail -12
+fi
+
 if [ "$WHAT" != bench ]; then
   echo "== pytest -m gpu ($(left) s left)"
   limit=$( [ "$WHAT" = tests ] && echo $(( $(left) - 5 )) || echo 280 )
