@@ -59,6 +59,31 @@ def run_describe(model: str, device: str, env: dict[str, str], max_tokens: int) 
     return row
 
 
+def profile(model: str, device: str, env: dict[str, str], max_tokens: int, top: int) -> None:
+    """Where a warm process's time goes: the slowest imports (python -X importtime, cumulative, top-level
+    packages and sam_cli's modules) and cProfile's functions by cumulative time."""
+    cmd = ["-m", "sam_cli", "describe", str(CLIP), "--model", model, "--device", device, "--max-tokens",
+           str(max_tokens)]
+    p = subprocess.run([sys.executable, "-X", "importtime", *cmd], env=env, capture_output=True, text=True)
+    rows = []
+    for line in p.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            _, cum, name = (x.strip() for x in line[len("import time:"):].split("|"))
+            depth = (len(line.split("|")[2]) - len(line.split("|")[2].lstrip())) // 2
+            if depth <= 1 or name.startswith("sam_cli"):
+                rows.append((int(cum), name))
+    print(f"-- slowest imports (cumulative, s) of `sam describe --device {device}`")
+    for cum, name in sorted(rows, reverse=True)[:top]:
+        print(f"{cum / 1e6:7.2f}  {name}")
+    p = subprocess.run([sys.executable, "-m", "cProfile", "-s", "cumulative", *cmd], env=env, capture_output=True,
+                       text=True)
+    lines = p.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    lines = [line for line in lines[start:] if "<frozen" not in line and "(<module>)" not in line]
+    print("-- cProfile, by cumulative time (import machinery left out)")
+    print("\n".join(lines[: top * 3]))
+
+
 def floor_s(device: str, cache: str) -> float:
     code = "import torch; torch.ones(1, device=%r).sum().item()" % device
     t0 = time.perf_counter()
@@ -87,6 +112,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--json")
+    ap.add_argument("--profile", type=int, default=0, help="only profile a warm process (this many rows)")
     args = ap.parse_args()
 
     results: dict = {"device": args.device, "rows": []}
@@ -94,6 +120,12 @@ def main() -> None:
         cache = str(Path(tmp) / "triton-cache")
         results["floor_s"] = round(statistics.median(floor_s(args.device, cache) for _ in range(3)), 2)
         print(json.dumps({"floor_s": results["floor_s"]}), flush=True)
+        if args.profile:
+            env = child_env({}, cache)
+            run_describe("sam-tiny", args.device, env, args.max_tokens)  # compiles and tunes
+            print(json.dumps({"warm_run": run_describe("sam-tiny", args.device, env, args.max_tokens)}), flush=True)
+            profile("sam-tiny", args.device, env, args.max_tokens, args.profile)
+            return
         for name in args.models.split(","):
             model = "sam-tiny" if name == "bundled" else random_130m(Path(tmp) / name, args.device)
             runs: dict[str, list[dict]] = {c: [] for c in CONFIGS}

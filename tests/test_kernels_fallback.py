@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -89,3 +90,35 @@ def test_batched_fbank_equals_per_clip_fbank():
     want, got = A.fbank_batch(wavs), fbank_batch(wavs)
     assert got.shape == want.shape == (6, 1, 1024, 128)
     assert ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+def test_kernel_modules_import_without_their_package_init(tmp_path):
+    """kernels.without_package_init: a package's submodules import without running its __init__ (mamba_ssm's
+    costs ~8 s a GPU process); a name only the __init__ defines runs it then, once, into the same module; a
+    failing __init__ reads as a missing attribute, not an exception out of hasattr()."""
+    for pkg, init in (("heavy", "RAN = 1\nVALUE = 42\n"), ("broken", "raise OSError('no')\n")):
+        (tmp_path / pkg / "ops").mkdir(parents=True)
+        (tmp_path / pkg / "__init__.py").write_text(init)
+        (tmp_path / pkg / "ops" / "__init__.py").write_text("")
+        (tmp_path / pkg / "ops" / "k.py").write_text("def f():\n    return 7\n")
+    code = """
+import os, sys
+from sam_cli import kernels
+kernels.without_package_init("heavy")
+from heavy.ops.k import f
+import heavy
+assert f() == 7 and "RAN" not in vars(heavy), "the package's __init__ ran"
+assert heavy.ops.k.f is f
+from heavy import VALUE
+assert VALUE == 42 and heavy.RAN and heavy.ops.k is sys.modules["heavy.ops.k"]
+assert not hasattr(heavy, "missing")
+kernels.without_package_init("broken")
+import broken.ops.k
+assert broken.ops.k.f() == 7 and not hasattr(broken, "VALUE")
+kernels.without_package_init("not_installed_anywhere")
+assert "not_installed_anywhere" not in sys.modules
+print("ok")
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
