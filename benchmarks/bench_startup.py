@@ -6,8 +6,9 @@ Every row is a new process running `python -m sam_cli describe examples/dog_bark
 runs it; nothing is shared between them but the disk (Triton's cache of compiled kernels and, with the
 defaults, its tuning results). Configurations, alternated run by run:
 - "defaults": what `sam` does now;
-- "before": SAM_GRAPH_VARIANT=timed TRITON_CACHE_AUTOTUNING=0, the seventh session's behaviour (every
-  decode variant built, captured and timed; every autotuner timed again in every process).
+- "before": SAM_GRAPH_VARIANT=timed TRITON_CACHE_AUTOTUNING=0, the seventh session's tuning and variant
+  choice (every decode variant built, captured and timed; every autotuner timed again in every process);
+  its full mamba_ssm import is gone from the code, so it is not in this comparison.
 Models: "bundled" (the tiny bundled model, whose GEMV shapes are not in the measured tile table, so the
 decode kernels are autotuned) and "130m" (a random EAT-base + Mamba-2 130M checkpoint written to a temporary
 folder: a published shape, measured tiles). The first process of each (model, configuration) runs on a
@@ -15,6 +16,8 @@ fresh Triton cache directory shared by the whole benchmark and is reported apart
 kernels; the "defaults" one runs first, so it is what a user's first command on a new machine pays.
 Also the floor of any CUDA process (import torch, one op on the GPU) and, for reference, the CPU describe.
 MAMBA_DETERMINISTIC is removed from the children's environment (users do not set it).
+--profile N instead runs the bundled model twice (compile, then warm) and prints where a third, warm
+process spends its time: the N slowest imports (-X importtime) and cProfile's top functions.
 """
 
 from __future__ import annotations
