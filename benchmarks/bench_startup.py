@@ -46,9 +46,13 @@ def child_env(extra: dict[str, str], cache: str) -> dict[str, str]:
     return env
 
 
+def describe_args(model: str, device: str, max_tokens: int) -> list[str]:
+    return ["-m", "sam_cli", "describe", str(CLIP), "--model", model, "--device", device, "--max-tokens",
+            str(max_tokens)]
+
+
 def run_describe(model: str, device: str, env: dict[str, str], max_tokens: int) -> dict:
-    cmd = [sys.executable, "-m", "sam_cli", "describe", str(CLIP), "--model", model, "--device", device, "--stats",
-           "--max-tokens", str(max_tokens)]
+    cmd = [sys.executable, *describe_args(model, device, max_tokens), "--stats"]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - t0
@@ -65,8 +69,7 @@ def run_describe(model: str, device: str, env: dict[str, str], max_tokens: int) 
 def profile(model: str, device: str, env: dict[str, str], max_tokens: int, top: int) -> None:
     """Where a warm process's time goes: the slowest imports (python -X importtime, cumulative, top-level
     packages and sam_cli's modules) and cProfile's functions by cumulative time."""
-    cmd = ["-m", "sam_cli", "describe", str(CLIP), "--model", model, "--device", device, "--max-tokens",
-           str(max_tokens)]
+    cmd = describe_args(model, device, max_tokens)
     p = subprocess.run([sys.executable, "-X", "importtime", *cmd], env=env, capture_output=True, text=True)
     rows = []
     for line in p.stderr.splitlines():
