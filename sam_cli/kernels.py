@@ -13,6 +13,7 @@ Kernels used (all from the optional `gpu` extra):
 - mamba_ssm.ops.triton.layernorm_gated.rmsnorm_fn               -> gated_rmsnorm
 - mamba_ssm.ops.triton.layer_norm.layer_norm_fn                 -> rms_norm, add_rms_norm
 - causal_conv1d.causal_conv1d_fn / causal_conv1d_update         -> causal_conv1d, causal_conv1d_step
+  (1.7: its compiled extension directly when no gradient is wanted, _conv_extension)
 """
 
 from __future__ import annotations
@@ -61,12 +62,13 @@ def _load() -> SimpleNamespace | None:
     lib = SimpleNamespace(layer_norm_fn=layer_norm_fn, rmsnorm_fn=rmsnorm_fn,
                           selective_state_update=selective_state_update,
                           mamba_chunk_scan_combined=mamba_chunk_scan_combined,
-                          causal_conv1d_fn=None, causal_conv1d_update=None)
+                          causal_conv1d_fn=None, causal_conv1d_update=None, conv_direct=None)
     lib.one_chunk = _one_chunk_functions()
     try:
         from causal_conv1d import causal_conv1d_fn, causal_conv1d_update
 
         lib.causal_conv1d_fn, lib.causal_conv1d_update = causal_conv1d_fn, causal_conv1d_update
+        lib.conv_direct = _conv_extension()
     except Exception:  # noqa: BLE001 - the convolution then runs in PyTorch, the rest stays fused
         pass
     keep_tuning(*[m for name, m in list(sys.modules.items()) if name.startswith("mamba_ssm.ops.triton.")])
@@ -109,6 +111,26 @@ def _one_chunk_functions() -> SimpleNamespace | None:
     except Exception:  # noqa: BLE001
         return None
     return SimpleNamespace(cumsum=_chunk_cumsum_fwd, state=_chunk_state_fwd, bmm=_bmm_chunk_fwd, scan=_chunk_scan_fwd)
+
+
+def _conv_extension() -> Any:
+    """causal_conv1d's compiled extension when its functions have the signatures of the 1.7 line, else None.
+
+    From 1.7 the package's public functions call the extension through torch custom ops, and the first call of
+    any torch custom op in a process imports torch._dynamo and sympy (torch wraps the op's Python body to keep
+    the compiler out of it): 1.2 s on the CI machine; on the H200 machine a one-off `sam describe --device
+    cuda` spent 3.9-4.1 s in its first prefill for it, 57 ms without (bench_startup.py). The extension itself
+    is a plain function. Inference only: training keeps the public function (autograd).
+    SAM_CONV_EXTENSION=0: the public functions always."""
+    import causal_conv1d
+
+    version = str(getattr(causal_conv1d, "__version__", ""))
+    if os.environ.get("SAM_CONV_EXTENSION") == "0" or not version.startswith("1.7."):
+        return None
+    import causal_conv1d_cuda
+
+    fwd, upd = causal_conv1d_cuda.causal_conv1d_fwd, causal_conv1d_cuda.causal_conv1d_update
+    return SimpleNamespace(fwd=fwd, update=upd)
 
 
 def keep_tuning(*modules: Any) -> None:
@@ -210,7 +232,15 @@ def causal_conv1d(xBC: Tensor, weight: Tensor, bias: Tensor | None, initial_conv
         init = initial_conv_state[:, :, 1:].to(xBC.dtype).transpose(1, 2).contiguous().transpose(1, 2)
     elif not channel_last and x.stride(2) != 1:
         x = x.contiguous()
-    out = _lib().causal_conv1d_fn(x, weight, bias, initial_states=init, activation="silu" if silu else None)
+    direct = _lib().conv_direct
+    if direct is not None and not (torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (xBC, weight, bias, initial_conv_state))):
+        # What causal_conv1d_fn does for these arguments (x, init in a layout the kernel takes), minus the
+        # custom op (_conv_extension); the output has x's strides, as there.
+        out = torch.empty_like(x)
+        direct.fwd(x, weight, bias, None, init, out, None, silu)
+    else:
+        out = _lib().causal_conv1d_fn(x, weight, bias, initial_states=init, activation="silu" if silu else None)
     return out.transpose(1, 2), final
 
 
@@ -219,7 +249,12 @@ def causal_conv1d_step(conv_state: Tensor, x: Tensor, weight: Tensor, bias: Tens
     if not (_ok(conv_state, x, weight, bias) and conv_available()) or conv_state.dtype != x.dtype or (
             bias is not None and bias.dtype != weight.dtype):
         return ssd.causal_conv1d_step(conv_state, x, weight, bias, silu)
-    return _lib().causal_conv1d_update(x, conv_state, weight, bias, "silu" if silu else None)
+    direct = _lib().conv_direct
+    if direct is None:
+        return _lib().causal_conv1d_update(x, conv_state, weight, bias, "silu" if silu else None)
+    out = torch.empty_like(x)  # as causal_conv1d_update for a (b, d) token, without the custom op
+    direct.update(x.unsqueeze(-1), conv_state, weight, bias, out.unsqueeze(-1), silu, None, None)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -85,6 +85,10 @@ def render() -> str:
         ".TP", "\\fBSAM_GRAPH_VARIANT\\fR=fused|hybrid|library|timed",
         _esc("On a GPU, which kernels a decode step runs: one variant, or timed to build every one that can run and "
              "keep the fastest (slower to start). By default a rule picks one from measurements."),
+        ".TP", "\\fBSAM_CONV_EXTENSION\\fR=0",
+        _esc("On a GPU, run causal_conv1d through its public functions (torch custom ops) rather than calling its "
+             "compiled extension directly; their first call in a process costs seconds (it imports torch's "
+             "compiler)."),
         ".TP", "\\fBTRITON_CACHE_AUTOTUNING\\fR=0",
         _esc("On a GPU, tune the kernels' tile sizes again in every process. By default the first run on a "
              "machine tunes them and keeps the result beside Triton's compiled kernels (TRITON_CACHE_DIR, "

@@ -481,6 +481,59 @@ def test_tuning_is_kept_on_disk(tmp_path):
     assert best[0] == best[1]
 
 
+_NO_COMPILER = """
+import sys
+import torch
+from sam_cli import kernels
+from sam_cli.cuda_graphs import GraphDecoder
+from sam_cli.fast_mamba2 import fast_lm_for
+from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+lm = Mamba2LMHeadModel(Mamba2Config(d_model=256, n_layer=2, vocab_size=1000), device="cuda",
+                       dtype=torch.bfloat16).eval()
+fast = fast_lm_for(lm)
+assert kernels.conv_available() and kernels._lib().conv_direct is not None
+with torch.inference_mode():
+    ids = torch.randint(0, 1000, (2, 40), device="cuda")
+    fast.forward(ids, return_state=True, num_last_tokens=1)  # prefill: causal_conv1d
+    for variant in ("library", "fused"):  # library: causal_conv1d_update
+        dec = GraphDecoder(fast, 8 if variant == "library" else 1, variants=(variant,))
+        dec.replay()
+torch.cuda.synchronize()
+print("DYNAMO", "torch._dynamo" in sys.modules)
+"""
+
+
+def test_inference_imports_no_compiler():
+    """A GPU process that prefills and decodes never imports torch._dynamo: causal_conv1d 1.7's public
+    functions are torch custom ops, whose first call imports it (and sympy), seconds of every one-off
+    command; the wrappers call its extension directly (kernels._conv_extension)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r = subprocess.run([sys.executable, "-c", _NO_COMPILER], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "DYNAMO False" in r.stdout, r.stdout[-500:]
+
+
+def test_conv_with_gradient_takes_the_autograd_function():
+    """With a gradient wanted the convolution goes through causal_conv1d_fn (its autograd Function), and
+    the gradients match the reference's."""
+    torch.manual_seed(3)
+    b, l, d, w = 2, 50, 256, 4
+    x = torch.randn(b, l, d, device=DEV, requires_grad=True)
+    wt = torch.randn(d, w, device=DEV, requires_grad=True)
+    bi = torch.randn(d, device=DEV, requires_grad=True)
+    grads = []
+    for f in (kernels.causal_conv1d, ssd.causal_conv1d):
+        out, _ = f(x, wt, bi, None)
+        grads.append(torch.autograd.grad(out.square().sum(), (x, wt, bi)))
+    for g1, g2 in zip(*grads):
+        check("causal_conv1d grad", g1, g2, 1e-4)
+
+
 def test_prefill_graph_equals_eager(monkeypatch):
     """A prompt length met again is prefilled from a CUDA graph: the same logits and state as the eager
     prefill of the same inputs, new inputs each time (no stale replay), across a chunk boundary, with the
