@@ -119,7 +119,7 @@ def _conv_extension() -> Any:
     From 1.7 the package's public functions call the extension through torch custom ops, and the first call of
     any torch custom op in a process imports torch._dynamo and sympy (torch wraps the op's Python body to keep
     the compiler out of it): 1.2 s on the CI machine; on the H200 machine a one-off `sam describe --device
-    cuda` spent 3.9-4.1 s in its first prefill for it, 57 ms without (bench_startup.py). The extension itself
+    cuda` spent 3.9-4.1 s in its first prefill for it, 56 ms without (bench_startup.py). The extension itself
     is a plain function. Inference only: training keeps the public function (autograd).
     SAM_CONV_EXTENSION=0: the public functions always."""
     import causal_conv1d
@@ -191,6 +191,12 @@ def _lib() -> Any:
     return _load()
 
 
+def _wants_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd will want gradients through an op on these tensors (the inference-only shortcuts
+    here have no backward)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Causal depthwise convolution
 
@@ -233,8 +239,7 @@ def causal_conv1d(xBC: Tensor, weight: Tensor, bias: Tensor | None, initial_conv
     elif not channel_last and x.stride(2) != 1:
         x = x.contiguous()
     direct = _lib().conv_direct
-    if direct is not None and not (torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (xBC, weight, bias, initial_conv_state))):
+    if direct is not None and not _wants_grad(xBC, weight, bias, initial_conv_state):
         # What causal_conv1d_fn does for these arguments (x, init in a layout the kernel takes), minus the
         # custom op (_conv_extension); the output has x's strides, as there.
         out = torch.empty_like(x)
@@ -311,8 +316,8 @@ def ssd_chunked_raw_dt(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, c
     Reference: ssd.ssd_chunked(x, softplus(dt.float() + dt_bias.float()), A, B, C, ...).
     """
     lib = _lib()
-    no_grad = not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in (x, dt, B, C, D))
-    if initial_state is None and x.shape[1] <= chunk_size and no_grad and lib.one_chunk is not None:
+    one_chunk = initial_state is None and x.shape[1] <= chunk_size and not _wants_grad(x, dt, B, C, D)
+    if one_chunk and lib.one_chunk is not None:
         return _one_chunk_scan(lib.one_chunk, x, dt, A.float(), B, C, chunk_size, D, dt_bias, dt_softplus)
     y, final = lib.mamba_chunk_scan_combined(
         x, dt, A.float(), B, C, chunk_size, D=D, dt_bias=dt_bias, initial_states=initial_state,
