@@ -22,6 +22,7 @@ Warm-up (compile, autotune, graph capture) is reported separately ("build").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -171,11 +172,12 @@ def per_step(run: Callable[[int], Any], new: int, repeats: int) -> float:
     return (min(tn) - min(t1)) / (new - 1)
 
 
-def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, Callable[[], Any]]]) -> dict[str, Any]:
+def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, Callable[[], Any]]],
+                   state_dtype: torch.dtype | None = None) -> dict[str, Any]:
     """Graph replay time (ms a step) of a decoder built afresh under each setting, given as (label, make)
     pairs: make() returns a context manager that changes a kernel choice of triton_decode while it is
     entered. A kernel's time in isolation (bench_ssm_tiles.py, bench_gemv.py) is not its time inside the
-    PDL chain."""
+    PDL chain. state_dtype: as for FastMamba2.decoder (None: fp32)."""
     from sam_cli.fast_mamba2 import fast_lm_for
 
     fast = fast_lm_for(lm)
@@ -184,7 +186,7 @@ def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, 
         try:
             with make():
                 fast.decoders.clear()
-                dec = fast.decoder(batch)
+                dec = fast.decoder(batch, state_dtype)
                 dec.replay()
                 ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
                 out[label] = {"graph_ms_per_step": ms, "variant": dec.variant}
@@ -198,6 +200,22 @@ def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Ca
     from sam_cli import triton_decode as T
 
     return [(tile_label(t), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
+
+
+def large_tile_settings(tiles: list[tuple[int, ...]]) -> list[tuple[str, Callable[[], Any]]]:
+    """Settings for graph_ms_under at large batch: the library variant, then the hybrid one with each conv+SSM
+    tile (triton_decode.LARGE_BATCH_TILE)."""
+    from sam_cli import triton_decode as T
+
+    def variant(name: str, tile: tuple[int, ...] | None = None) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(patch.dict(os.environ, {"SAM_GRAPH_VARIANT": name}))
+        if tile is not None:
+            stack.enter_context(patch.object(T, "LARGE_BATCH_TILE", tile))
+        return stack
+
+    return [("library", lambda: variant("library"))] + [
+        (f"hybrid {tile_label(t)}", lambda t=t: variant("hybrid", t)) for t in tiles]
 
 
 def gemv_tile_settings(lm: Mamba2LMHeadModel, matrix: str, tiles: list[tuple[int, ...]]
@@ -315,6 +333,9 @@ def main() -> None:
     ap.add_argument("--state-dtypes", default="fp32,model", help="ours with these SSM-state dtypes")
     ap.add_argument("--small-tiles", default="", help="for batches below triton_decode.LARGE_BATCH_FROM, also "
                     "the graph replay with each of these conv+SSM tiles (rows x chunks x warps, comma-separated)")
+    ap.add_argument("--large-tiles", default="", help="for batches from triton_decode.LARGE_BATCH_FROM, also the "
+                    "graph replay (each --state-dtypes) of the library variant and of the hybrid one with each of these "
+                    "conv+SSM tiles (rows x chunks x warps, comma-separated)")
     for matrix in GEMV_MATRICES:
         ap.add_argument(f"--{matrix.replace('_', '-')}-tiles", default="", help="for batches of at most 4, also the "
                         f"graph replay with each of these {matrix} GEMV tiles (BLOCK_N x BLOCK_K x warps x stages, "
@@ -356,6 +377,12 @@ def main() -> None:
                 if args.small_tiles and batch < 8:
                     tiles = parse_tiles(args.small_tiles)
                     row["small_tiles"] = guarded(lambda: graph_ms_under(lm, batch, small_tile_settings(tiles)))
+                if args.large_tiles and batch >= 8:
+                    tiles = parse_tiles(args.large_tiles)
+                    for st in args.state_dtypes.split(","):
+                        sdt = None if st == "fp32" else lm.dtype
+                        row["large_tiles" if st == "fp32" else f"large_tiles_{st}_state"] = guarded(
+                            lambda: graph_ms_under(lm, batch, large_tile_settings(tiles), sdt))
                 for matrix in GEMV_MATRICES:
                     spec = getattr(args, f"{matrix}_tiles")
                     if spec and batch <= 4:
