@@ -194,8 +194,13 @@ def generate(model: SAM, audio_embeds: torch.Tensor, prompts: list[list[int]], o
 
 @torch.inference_mode()
 def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], candidates: list[list[int]],
-                     chunk: int = 64) -> torch.Tensor:
-    """Mean log-probability per token of each candidate answer (EOS included), for ONE clip.
+                     chunk: int = 64, complete: bool = True) -> torch.Tensor:
+    """Score of each candidate answer for ONE clip.
+
+    complete=True: the candidate as the whole answer, the mean log-probability per token with EOS included
+    (answers of different lengths compare per token). complete=False: log P(the answer begins with the
+    candidate), the sum over its tokens without EOS; a probability of one event per candidate, so labels of
+    different lengths compare as they are (a tag list answer names several, and only the first is read).
 
     The clip and prompt are prefilled once; the state is cloned per candidate and every candidate is run
     in one batched forward from it. Right padding among candidates is harmless: the LM is causal and only
@@ -208,7 +213,7 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
     first_logp = F.log_softmax(last.float(), dim=-1)[0]
     scores = []
     for start in range(0, len(candidates), chunk):
-        group = [list(c) + [eos] for c in candidates[start : start + chunk]]
+        group = [list(c) + [eos] if complete else list(c) for c in candidates[start : start + chunk]]
         width = max(len(c) for c in group)
         ids = torch.full((len(group), width), eos, dtype=torch.long, device=audio_embeds.device)
         for i, c in enumerate(group):
@@ -219,5 +224,5 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
             if len(c) > 1:
                 lp = F.log_softmax(logits[i, : len(c) - 1].float(), dim=-1)
                 total += lp.gather(-1, ids[i, 1 : len(c)].unsqueeze(-1)).sum().item()
-            scores.append(total / len(c))
+            scores.append(total / len(c) if complete else total)
     return torch.tensor(scores)
