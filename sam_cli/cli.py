@@ -372,7 +372,9 @@ def ask(
     question: Annotated[Optional[str], typer.Argument(help="The question, e.g. \"Is there a dog?\"",
                                                       show_default=False)] = None,
     choices: Annotated[Optional[str], typer.Option("--choices", "-c", help="Comma-separated answers to choose "
-                                                   "from (scored, not generated).", show_default=False)] = None,
+                                                   "from (scored, not generated: each as the whole answer, also "
+                                                   "spelt as the model writes answers, \"twice\" as "
+                                                   "\"Twice.\").", show_default=False)] = None,
     mic: MicOpt = None,
     fmt: FormatOpt = "text",
     json_: JsonOpt = False,
@@ -438,7 +440,9 @@ def classify(
     files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' for stdin.",
                                                          show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, or a file with "
-                                                  "one label per line, scored by the LM. Default: the encoder's "
+                                                  "one label per line, scored by the LM as the start of its answer "
+                                                  "to the classification prompt (\"dog\" also as \"Dog\"). "
+                                                  "Default: the encoder's "
                                                   "own AudioSet head, or, for a model without one (sam-tiny), the "
                                                   "tags the model writes, scored by the share of windows that "
                                                   "name them.", show_default=False)] = None,

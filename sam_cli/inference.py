@@ -144,22 +144,45 @@ def ask(model: SAM, audio: AudioInput, question: str, **kw) -> list[Segment]:
     return list(iter_answers(model, audio, question, **kw))
 
 
+def answer_spelling(text: str, complete: bool) -> str:
+    """`text` written as the models write answers: a capital first letter and, for a whole answer, a final
+    full stop ("twice" -> "Twice."; a label "dog barking" -> "Dog barking")."""
+    text = text[:1].upper() + text[1:]
+    return text + "." if complete and text[-1:].isalnum() else text
+
+
+def spelling_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], texts: list[str],
+                    complete: bool) -> torch.Tensor:
+    """score_candidates for texts as the user typed them, each scored in its better spelling: as typed or
+    as `answer_spelling` writes it. A model trained on answers like "Twice." gives "twice" (no capital, no
+    full stop) next to no probability whatever the audio, so the typed spelling alone ranks by noise
+    (scripts/evaluate.py --task choices / labels measures both)."""
+    forms = [list(dict.fromkeys([t, answer_spelling(t, complete)])) for t in texts]
+    flat = [model.tokenizer.encode(f) for fs in forms for f in fs]
+    scores = score_candidates(model, audio_embeds, prompt, flat, complete=complete)
+    best, i = [], 0
+    for fs in forms:
+        best.append(scores[i : i + len(fs)].max())
+        i += len(fs)
+    return torch.stack(best)
+
+
 @torch.inference_mode()
 def choose(model: SAM, audio: AudioInput, question: str, choices: list[str],
            timings: Timings | None = None) -> list[tuple[str, float]]:
-    """Probability of each choice (softmax over their scores, averaged over windows), best first."""
+    """Probability of each choice (softmax over their scores, averaged over windows), best first. A choice is
+    scored as the whole answer (see spelling_scores)."""
     choices = [c.strip() for c in choices if c.strip()]
     if len(choices) < 2:
         raise UsageError("--choices needs at least two choices")
     if len(set(choices)) != len(choices):
         raise UsageError("--choices has the same choice twice")
     ids = prompt_ids(model, question)
-    cands = [model.tokenizer.encode(c) for c in choices]
     total = torch.zeros(len(choices))
     n = 0
     for w in windows(model, audio):
         audio_embeds, _ = encode_windows(model, [w], timings)
-        total += score_candidates(model, audio_embeds, ids, cands).softmax(dim=0)
+        total += spelling_scores(model, audio_embeds, ids, choices, complete=True).softmax(dim=0)
         n += 1
     probs = (total / n).tolist()
     return sorted(zip(choices, probs), key=lambda cp: -cp[1])
@@ -173,19 +196,19 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
     Without `labels`: the encoder's own AudioSet head (sigmoid; max over windows, as AudioSet's clip-level
     labels); a model without one (the bundled sam-tiny) writes its tags as the answer to LTU's
     classification prompt, and a tag's score is the share of windows whose answer names it. With `labels`:
-    each label scored as an answer by the LM from one prefilled state per window (softmax over labels,
-    averaged over windows).
+    each label scored by the LM from one prefilled state per window as the beginning of its answer to the
+    classification prompt, log P(the tag list starts with the label), in the label's better spelling
+    (softmax over labels, averaged over windows).
     """
     if labels is not None:
         labels = [l.strip() for l in labels if l.strip()]
         if not labels:
             raise UsageError("the label list is empty")
-        ids = prompt_ids(model, prompt or model.cfg.describe_prompt)
-        cands = [model.tokenizer.encode(l) for l in labels]
+        ids = prompt_ids(model, prompt or CLASSIFY_PROMPT)
         total, n = torch.zeros(len(labels)), 0
         for w in windows(model, audio):
             audio_embeds, _ = encode_windows(model, [w], timings)
-            total += score_candidates(model, audio_embeds, ids, cands).softmax(dim=0)
+            total += spelling_scores(model, audio_embeds, ids, labels, complete=False).softmax(dim=0)
             n += 1
         scores, names = total / n, labels
     else:

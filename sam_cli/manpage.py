@@ -100,7 +100,7 @@ def render() -> str:
         ".nf",
         _esc("sam describe clip.wav\n"
              "sam ask clip.wav \"Is there a dog?\"\n"
-             "sam ask clip.wav \"What animal is it?\" --choices \"dog,cat,bird\"\n"
+             "sam ask clip.wav \"How many times does the dog bark?\" --choices \"once,twice,three times\"\n"
              "sam classify clip.wav --top 5\n"
              "sam batch recordings/ --output captions.jsonl\n"
              "sam pull OWNER/NAME@main"),

@@ -56,6 +56,36 @@ def test_scores_from_one_state_equal_full_forwards(model, audio):
         assert got == pytest.approx(want, abs=1e-5)  # logits come back in float32
 
 
+def test_prefix_scores_are_the_log_probability_of_the_answer_beginning(model, audio):
+    prompt = model.tokenizer.encode("### Instruction:\nWhat is it?\n\n### Response:\n")
+    cands = [model.tokenizer.encode(t) for t in ["Dog barking", "Rain", "A"]]
+    scores = score_candidates(model, audio[:1], prompt, cands, complete=False)
+    complete = score_candidates(model, audio[:1], prompt, cands)
+    for c, got, whole in zip(cands, scores.tolist(), complete.tolist()):
+        x = torch.cat([audio[:1], model.embed_text(torch.tensor([prompt + c]))], dim=1)
+        logp = F.log_softmax(model.lm(inputs_embeds=x).float(), dim=-1)[0]
+        start = audio.shape[1] + len(prompt) - 1
+        want = sum(logp[start + j, t].item() for j, t in enumerate(c))  # a sum: no EOS, no length division
+        assert got == pytest.approx(want, abs=1e-5)
+        assert got != pytest.approx(whole, abs=1e-3)  # not the complete answer's score
+
+
+def test_spelling_scores_take_the_better_of_the_typed_and_the_answer_spelling(model, audio):
+    from sam_cli.inference import answer_spelling, spelling_scores
+
+    assert [answer_spelling(t, True) for t in ["twice", "a dog.", "Yes", "three times!", "'hi'"]] == [
+        "Twice.", "A dog.", "Yes.", "Three times!", "'hi'"]
+    assert answer_spelling("dog barking", False) == "Dog barking"
+    prompt = model.tokenizer.encode("### Instruction:\nHow many?\n\n### Response:\n")
+    texts = ["twice", "Once.", "three times"]
+    for complete in (True, False):
+        got = spelling_scores(model, audio[:1], prompt, texts, complete)
+        for t, g in zip(texts, got.tolist()):
+            forms = [model.tokenizer.encode(f) for f in {t, answer_spelling(t, complete)}]
+            want = max(score_candidates(model, audio[:1], prompt, forms, complete=complete).tolist())
+            assert g == pytest.approx(want, abs=1e-9)
+
+
 def test_scoring_does_not_touch_the_prefilled_state(model, audio):
     prompt = [5, 6, 7]
     _, state = prefill_batch(model, audio[:1], [prompt])
