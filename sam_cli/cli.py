@@ -545,11 +545,14 @@ def batch(
             progress.close()
     if summary.batch_size < batch_size:
         log(f"note: the GPU ran out of memory; batch size went down to {summary.batch_size}")
-    log(f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed -> {summary.output}")
+    # Error rows of earlier runs are in the output but not done: counted apart from the skipped results.
+    earlier = summary.failed_before
+    log(f"{summary.done} done, {summary.skipped - earlier} already done, {summary.failed} failed -> {summary.output}")
     print_stats(load_s, timings, getattr(summary, "audio_seconds", 0.0), time.perf_counter() - t0)
-    if summary.failed or summary.failed_before:
-        if summary.failed_before:
-            log(f"{summary.failed_before} files failed in an earlier run (use --retry-errors to retry them)")
+    if summary.failed or earlier:
+        if earlier:
+            log(f"{earlier} {'file' if earlier == 1 else 'files'} failed in an earlier run (use --retry-errors "
+                "to retry them)")
         raise typer.Exit(1)
 
 

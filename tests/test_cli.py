@@ -321,7 +321,8 @@ def test_batch_command_resumes(tiny_model_dir, tmp_path):
     p = sam("batch", str(folder), "--output", str(out_file), "--max-tokens", "3", "--state-dtype", "model",
             model=tiny_model_dir)
     assert len(out_file.read_text().splitlines()) == 5
-    assert "4 already done" in err(p) or "already done" in err(p)
+    assert p.returncode == 1 and "0 done, 4 already done, 0 failed" in err(p), err(p)
+    assert "1 file failed in an earlier run" in err(p), err(p)
 
 
 def test_record_from_a_real_portaudio_device(tmp_path):
