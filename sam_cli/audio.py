@@ -383,11 +383,17 @@ def _open(src: _Source) -> _Stream:
 
     try:
         f = sf.SoundFile(str(src.path) if src.path is not None else io.BytesIO(src.data))
-        return _SoundFileStream(src, f)
     except (RuntimeError, TypeError) as e:
         sf_error = getattr(e, "error_string", None) or _first_line(e)  # without "Error opening '<path>': "
-    _require_ffmpeg(src, sf_error.rstrip("."))
-    return _FFmpegStream(src)
+        _require_ffmpeg(src, sf_error.rstrip("."))
+        return _FFmpegStream(src)
+    # libsndfile 1.2's MP3 decoder, read in blocks, garbles a frame at some block boundaries of MPEG-2 and 2.5
+    # files (rates below 32 kHz) and lets libmpg123 print "error: part2_3_length ..." on stderr; ffmpeg
+    # decodes them cleanly. MPEG-1 files (32-48 kHz) read cleanly in blocks.
+    if f.format == "MP3" and f.samplerate < 32000 and shutil.which("ffmpeg"):
+        f.close()
+        return _FFmpegStream(src)
+    return _SoundFileStream(src, f)
 
 
 def _soundfile_info(src: _Source) -> tuple[float, int, int] | None:

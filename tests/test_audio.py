@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -178,6 +179,26 @@ def test_mp3_via_soundfile(tmp_path):
     wav = load_audio(tmp_path / "tone.mp3")
     assert abs(len(wav) - 48000) < 2000  # codec delay and padding
     assert abs(_dominant_frequency(wav) - 1000) < 5
+
+
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
+@pytest.mark.parametrize("rate", [16000, 22050])
+def test_low_rate_mp3_streams_without_decoder_errors(tmp_path, rate):
+    """libsndfile's MP3 decoder, read in blocks, garbled a frame at some block boundaries of 16-24 kHz
+    (MPEG-2) files, and libmpg123 printed "error: part2_3_length ..." on stderr for each (C code: only a
+    separate process's stderr shows it)."""
+    wav = tmp_path / "voice.wav"
+    t = np.arange(30 * rate) / rate
+    sf.write(wav, 0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t), rate)
+    mp3 = tmp_path / "voice.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
+    code = ("import sys; from sam_cli.audio import iter_windows, load_audio; w = list(iter_windows(sys.argv[1])); "
+            "print(len(w), sum(x.samples.numel() for x in w), load_audio(sys.argv[1]).numel())")
+    p = subprocess.run([sys.executable, "-c", code, str(mp3)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "error" not in p.stderr, p.stderr
+    windows, streamed, whole = map(int, p.stdout.split())
+    assert windows == 3 and streamed == whole and abs(whole - 480000) < 3000, p.stdout
 
 
 def test_bytes_and_file_objects(tmp_path):
