@@ -440,8 +440,9 @@ def classify(
     files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' for stdin.",
                                                          show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, or a file with "
-                                                  "one label per line, scored by the LM as the start of its answer "
-                                                  "to the classification prompt (\"dog\" also as \"Dog\"). "
+                                                  "one label per line, scored by the LM as an item of its answer "
+                                                  "to the classification prompt (first, or after a comma of the "
+                                                  "list it writes; \"dog\" also as \"Dog\"). "
                                                   "Default: the encoder's "
                                                   "own AudioSet head, or, for a model without one (sam-tiny), the "
                                                   "tags the model writes, scored by the share of windows that "

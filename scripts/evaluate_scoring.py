@@ -7,8 +7,8 @@ Both commands score candidates the user typed instead of generating. Two scoring
 - "typed": each candidate exactly as typed, as the whole answer (mean log-probability per token with EOS);
   labels under the describe prompt. What sam did before its answer spellings (2026-12-02).
 - "now": what `sam_cli.inference` does: each candidate also in its answer spelling ("twice" -> "Twice.",
-  "dog barking" -> "Dog barking"), the better of the two; labels under the classification prompt and
-  scored as the beginning of the tag list.
+  "dog barking" -> "Dog barking"), the best spelling; labels under the classification prompt, scored as
+  the next item of the tag list at its start and after each comma of the list the model writes.
 
 Tasks, with the candidates a user would type (lower case, no full stop):
 - labels: the scene's sound categories (their labels, e.g. "dog barking", or with --short-labels their
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         cands = sorted(truth) + rng.sample(sorted({name(c) for c in cats} - truth), 10 - len(truth))
         emb = embed(sc["audio_id"])
         scored = {"typed": typed(emb, model.cfg.describe_prompt, cands),
-                  "now": I.spelling_scores(model, emb, I.prompt_ids(model, I.CLASSIFY_PROMPT), cands, complete=False)}
+                  "now": I.label_scores(model, emb, I.prompt_ids(model, I.CLASSIFY_PROMPT), cands)}
         for k, s in scored.items():
             ranked = [cands[i] for i in s.argsort(descending=True).tolist()]
             labels[k][0] += ranked[0] in truth

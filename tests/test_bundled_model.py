@@ -34,6 +34,17 @@ def test_typed_labels_and_choices_are_scored_in_the_models_spelling():
     assert json.loads(out(p))["answer"] == "twice", out(p)
 
 
+def test_labels_are_read_from_every_item_of_the_tag_list():
+    """The model writes "Bell ringing, woman speaking." for this clip: the second sound is scored where the
+    model would name it, after the comma, not only as the start of the list."""
+    labels = "dog barking,woman speaking,cow mooing,piano,man speaking,beep,bell ringing,cat meowing"
+    p = sam("classify", str(EXAMPLES / "bell_then_woman.wav"), "--labels", labels, "--top", "2", "--json")
+    assert p.returncode == 0, err(p)
+    top = json.loads(out(p))["labels"]
+    assert {t["label"] for t in top} == {"bell ringing", "woman speaking"}, top
+    assert min(t["score"] for t in top) > 0.3, top
+
+
 def test_classify_without_a_tagging_head_gives_the_written_tags():
     p = sam("classify", str(EXAMPLES / "dog_bark.wav"), str(EXAMPLES / "cow_then_piano.wav"), "--json")
     assert p.returncode == 0, err(p)

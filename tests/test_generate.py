@@ -78,10 +78,11 @@ def test_spelling_scores_take_the_better_of_the_typed_and_the_answer_spelling(mo
     assert answer_spelling("dog barking", False) == "Dog barking"
     prompt = model.tokenizer.encode("### Instruction:\nHow many?\n\n### Response:\n")
     texts = ["twice", "Once.", "three times"]
-    for complete in (True, False):
-        got = spelling_scores(model, audio[:1], prompt, texts, complete)
+    for complete, lead in ((True, ""), (False, ""), (False, " ")):
+        got = spelling_scores(model, audio[:1], prompt, texts, complete, lead=lead)
         for t, g in zip(texts, got.tolist()):
-            forms = [model.tokenizer.encode(f) for f in {t, answer_spelling(t, complete)}]
+            spellings = {t, answer_spelling(t, complete), t[0].lower() + t[1:]}
+            forms = [model.tokenizer.encode(lead + f) for f in spellings]
             want = max(score_candidates(model, audio[:1], prompt, forms, complete=complete).tolist())
             assert g == pytest.approx(want, abs=1e-9)
 
