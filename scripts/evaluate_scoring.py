@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     scenes = [s for s in meta["scenes"] if s["split"] == a.split][: a.limit]
     for sc in scenes:
         truth = {name(e["category"]) for e in sc["events"]}
-        cands = sorted(truth) + rng.sample(sorted({name(c) for c in cats} - truth), 10 - len(truth))
+        others = sorted({name(c) for c in cats} - truth)
+        cands = sorted(truth) + rng.sample(others, min(len(others), 10 - len(truth)))
         emb = embed(sc["audio_id"])
         scored = {"typed": typed(emb, model.cfg.describe_prompt, cands),
                   "now": I.label_scores(model, emb, I.prompt_ids(model, I.CLASSIFY_PROMPT), cands)}

@@ -30,6 +30,7 @@ def _load(name: str):
 collect = _load("collect_sources")
 build = _load("build_scenes")
 evaluate = _load("evaluate")
+scoring = _load("evaluate_scoring")
 
 SR = 16000
 
@@ -318,3 +319,33 @@ def test_score_perfect_and_wrong_predictions(built):
             table.append(s)
     evaluate.print_table(res, "title", file=Sink())
     assert re.search(r"sources named in captions\s+100\.0%", "".join(table))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# evaluate_scoring.py
+
+
+def test_scoring_choices_cover_the_scene_questions(built):
+    _, out, _ = built
+    covered = 0
+    for r in _read(out, "eval.json") + _read(out, "train.json"):
+        got = scoring.user_choices(r["task"], r["instruction"], r["output"])
+        if r["task"] in ("qa_presence", "qa_count", "qa_loudness"):
+            assert got is not None and got[1] in got[0], r  # a question the script would silently drop
+            covered += 1
+        else:
+            assert got is None
+    assert covered > 0
+    assert scoring.average_precision(["a", "x", "b"], {"a", "b"}) == pytest.approx((1 + 2 / 3) / 2)
+    assert scoring.average_precision(["x", "y", "a"], {"a"}) == pytest.approx(1 / 3)
+
+
+def test_scoring_script_runs_on_scenes(built, tiny_model_dir, tmp_path):
+    _, out, _ = built
+    res_file = tmp_path / "r.json"
+    scoring.main(["--model", str(tiny_model_dir), "--data", str(out), "--limit", "3", "--out", str(res_file)])
+    res = json.loads(res_file.read_text())
+    assert res["scenes"] == 3 and set(res) >= {"typed", "now"}
+    for k in ("typed", "now"):
+        assert 0 <= res[k]["labels_top1"] <= 1 and 0 < res[k]["labels_map"] <= 1
+        assert set(res[k]) - {"labels_top1", "labels_map"} == set(res["questions"])
