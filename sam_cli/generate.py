@@ -200,7 +200,7 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
     complete=True: the candidate as the whole answer, the mean log-probability per token with EOS included
     (answers of different lengths compare per token). complete=False: log P(the answer begins with the
     candidate), the sum over its tokens without EOS; a probability of one event per candidate, so labels of
-    different lengths compare as they are (a tag list answer names several, and only the first is read).
+    different lengths compare as they are (e.g. the next item of a tag list, which goes on after it).
 
     The clip and prompt are prefilled once; the state is cloned per candidate and every candidate is run
     in one batched forward from it. Right padding among candidates is harmless: the LM is causal and only
