@@ -208,14 +208,20 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
     """
     if audio_embeds.shape[0] != 1:
         raise ValueError("score_candidates takes one clip")
+    return scores_after(model, *prefill_batch(model, audio_embeds, [prompt]), candidates, chunk, complete)
+
+
+def scores_after(model: SAM, last: torch.Tensor, state: InferenceState, candidates: list[list[int]],
+                 chunk: int = 64, complete: bool = True) -> torch.Tensor:
+    """score_candidates from one prefilled row: `last` its next-token logits [1, V], `state` its state."""
     eos = model.tokenizer.eos_id
-    last, state = prefill_batch(model, audio_embeds, [prompt])
+    device = last.device
     first_logp = F.log_softmax(last.float(), dim=-1)[0]
     scores = []
     for start in range(0, len(candidates), chunk):
         group = [list(c) + [eos] if complete else list(c) for c in candidates[start : start + chunk]]
         width = max(len(c) for c in group)
-        ids = torch.full((len(group), width), eos, dtype=torch.long, device=audio_embeds.device)
+        ids = torch.full((len(group), width), eos, dtype=torch.long, device=device)
         for i, c in enumerate(group):
             ids[i, : len(c)] = torch.tensor(c)
         logits = model.lm_runner()(input_ids=ids[:, :-1], state=state.repeat_interleave(len(group))) if width > 1 else None

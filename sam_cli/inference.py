@@ -18,7 +18,8 @@ import torch
 
 from sam_cli import audio as A
 from sam_cli.errors import UsageError
-from sam_cli.generate import DecodeOptions, Timings, generate, score_candidates
+from sam_cli.generate import DecodeOptions, Timings, generate, prefill_batch, scores_after
+from sam_cli.mamba2 import InferenceState
 from sam_cli.model import SAM
 from sam_cli.tokenizer import CLASSIFY_PROMPT, format_prompt
 
@@ -158,10 +159,16 @@ def spelling_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], t
     `lead`. A model trained on answers like "Twice." gives "twice" (no capital, no full stop) next to no
     probability whatever the audio, so the typed spelling alone ranked by noise
     (scripts/evaluate_scoring.py)."""
+    return _spelling_scores_after(model, *prefill_batch(model, audio_embeds, [prompt]), texts, complete, lead)
+
+
+def _spelling_scores_after(model: SAM, last: torch.Tensor, state: InferenceState, texts: list[str], complete: bool,
+                           lead: str = "") -> torch.Tensor:
+    """spelling_scores from one prefilled row (`scores_after`)."""
     forms = [list(dict.fromkeys(lead + f for f in (t, answer_spelling(t, complete), t[:1].lower() + t[1:])))
              for t in texts]
     flat = [model.tokenizer.encode(f) for fs in forms for f in fs]
-    scores = score_candidates(model, audio_embeds, prompt, flat, complete=complete)
+    scores = scores_after(model, last, state, flat, complete=complete)
     best, i = [], 0
     for fs in forms:
         best.append(scores[i : i + len(fs)].max())
@@ -174,14 +181,17 @@ def label_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], labe
     """How strongly the model's tag list for ONE clip names each label: log P(the label comes next) at the
     start of the list and after each comma of the list the model writes itself (greedy), the best slot. The
     start alone reads only the first sound of a scene (mean average precision 0.69 against 0.78 with every
-    slot, held-out scenes, scripts/evaluate_scoring.py)."""
-    best = spelling_scores(model, audio_embeds, prompt, labels, complete=False)
-    written = model.tokenizer.decode(generate(model, audio_embeds, [prompt], DecodeOptions(max_new_tokens=48),
-                                              timings=timings)[0])
-    for i, ch in enumerate(written):
-        if ch == ",":
-            slot = prompt + model.tokenizer.encode(written[: i + 1])
-            best = torch.maximum(best, spelling_scores(model, audio_embeds, slot, labels, complete=False, lead=" "))
+    slot, held-out scenes, scripts/evaluate_scoring.py). The clip is prefilled once; each slot continues
+    from that state with the model's own tokens up to its comma."""
+    last, state = prefill_batch(model, audio_embeds, [prompt])
+    best = _spelling_scores_after(model, last, state, labels, complete=False)
+    written = generate(model, audio_embeds, [prompt], DecodeOptions(max_new_tokens=48), timings=timings)[0]
+    for j, tok in enumerate(written):
+        if model.tokenizer.decode([tok]).endswith(","):
+            ids = torch.tensor([written[: j + 1]], dtype=torch.long, device=last.device)
+            logits, slot = model.lm_runner()(input_ids=ids, state=state, return_state=True, num_last_tokens=1)
+            best = torch.maximum(best, _spelling_scores_after(model, logits[:, -1], slot, labels, complete=False,
+                                                              lead=" "))
     return best
 
 

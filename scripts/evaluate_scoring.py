@@ -22,6 +22,7 @@ Chance: labels top-1 ~0.15 (1.4 true labels of 10), presence 0.5, counting ~0.3,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import re
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = json.loads((data / "scenes_meta.json").read_text())
     cats = meta["categories"]
 
+    @functools.lru_cache(maxsize=1)  # a scene's questions come one after another: encode its clip once
     def embed(audio_id: str) -> torch.Tensor:
         return I.encode_windows(model, [next(I.windows(model, str(data / audio_id)))])[0]
 
