@@ -217,14 +217,16 @@ def print_table(res: dict[str, Any], title: str, file=sys.stdout) -> None:
 
 def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dict[str, str]],
             scene_list: list[dict[str, Any]], device: str | None, tasks: tuple[str, ...],
-            save: Path | None = None) -> dict[str, str]:
+            save: Path | None = None, state_dtype: str | None = None) -> dict[str, str]:
     # Deferred: scoring saved predictions needs neither torch nor the package. The repository root goes on
     # the path so that the script also runs from a checkout where sam_cli is not installed.
     sys.path.append(str(Path(__file__).resolve().parent.parent))
     import sam_cli
     from sam_cli import audio as sam_audio
+    from sam_cli.generate import DecodeOptions
 
     model = sam_cli.load_model(model_path, device=device)
+    kw = {} if state_dtype is None else {"opts": DecodeOptions(state_dtype=state_dtype)}
     by_scene: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in records:
         by_scene[r["audio_id"]].append(r)
@@ -237,7 +239,7 @@ def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dic
         items = [("caption", DESCRIBE_PROMPT)] + [(r["task"], r["instruction"]) for r in by_scene[audio_id]
                                                   if r["task"] in tasks]
         for task, question in items:
-            segs = sam_cli.describe(model, wav) if task == "caption" else sam_cli.ask(model, wav, question)
+            segs = sam_cli.describe(model, wav, **kw) if task == "caption" else sam_cli.ask(model, wav, question, **kw)
             text = " ".join(s.text for s in segs).strip()
             preds[_key(audio_id, task, question)] = text
             if out:
@@ -268,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="eval: held-out recordings (default); eval_seen: new scenes of training recordings")
     ap.add_argument("--limit", type=int, help="only the first N scenes")
     ap.add_argument("--device", help="cpu, cuda, ... (default: cuda when there is one)")
+    ap.add_argument("--state-dtype", choices=["fp32", "model"],
+                    help="the recurrent state of GPU decoding (default: sam's default)")
     ap.add_argument("--out", help="write the metrics as JSON here")
     ap.add_argument("--save-predictions", help="write the model's answers as JSON lines here")
     ap.add_argument("--predictions", help="score these saved predictions instead of running a model")
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         preds = load_predictions(Path(args.predictions))
     else:
         preds = predict(args.model, data, meta, records, scene_list, args.device, SCORED_TASKS,
-                        Path(args.save_predictions) if args.save_predictions else None)
+                        Path(args.save_predictions) if args.save_predictions else None, args.state_dtype)
     res = score(meta, records, preds, [s["id"] for s in scene_list])
     res.update(split=args.split, model=args.model, data=str(data))
     what = "held-out recordings" if args.split == "eval" else "training recordings, new scenes"
