@@ -10,8 +10,8 @@ the difference is decoding only, measured the same way for all three (the fastes
   tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms: every
   variant is built and the fastest kept, SAM_GRAPH_VARIANT=timed, unless set otherwise; "rule" in the
   JSON is the variant `sam` builds without timing, and the table marks a row where it is not the fastest). With
-  --state-dtypes fp32,model (the default) twice: the fp32 SSM state (our default) and the state in the
-  model dtype (`--state-dtype model`; what upstream keeps).
+  --state-dtypes fp32,model (the default) twice: the fp32 SSM state (`sam --state-dtype fp32`, exact) and
+  the state in the model dtype (what upstream keeps, and `sam`'s default on a GPU).
 - upstream: mamba_ssm MambaLMHeadModel.generate(cg=True) with the same weights.
 - transformer: transformers' GPTNeoX (Pythia shapes) with its KV cache, model.generate, greedy.
 - floor: the bytes one step must read (weights; at batch > 1 also the fp32 SSM state read and written)

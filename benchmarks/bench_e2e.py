@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--table-from", default=None, help="print the table from a log of an earlier (cut-short) run")
     ap.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script (--sizes tiny)")
     ap.add_argument("--memory-seconds", default="10,60,300", help="audio lengths of the memory sweep")
-    ap.add_argument("--state-dtypes", default="fp32", help="SSM-state dtypes of the throughput rows: fp32,model")
+    ap.add_argument("--state-dtypes", default="model", help="SSM-state dtypes of the throughput rows: fp32,model")
     args = ap.parse_args()
     global DEVICE
     DEVICE = args.device

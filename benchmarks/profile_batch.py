@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--size", default="130m")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--new", type=int, default=32)
-    ap.add_argument("--state-dtype", default="fp32", choices=["fp32", "model"])
+    ap.add_argument("--state-dtype", default="model", choices=["fp32", "model"])
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()

@@ -22,9 +22,10 @@ Building a decoder (compile, capture: the warm-up) is paid once per batch size a
 `build_seconds` and `variant_ms` (ms a step of each variant built) report it.
 
 The fused variant also fuses the greedy pick into the LM head (packed argmax keys, see triton_decode), so
-its step has no separate argmax launch. The SSM state is fp32 by default (as the reference model); with
-`state_dtype` set to the model dtype it is kept as mamba_ssm's generate() keeps it, which halves the bytes a
-large batch moves per step (the update itself is still computed in fp32).
+its step has no separate argmax launch. A decoder's SSM state is fp32 unless `state_dtype` is given (as the
+reference model); set to the model dtype it is kept as mamba_ssm's generate() keeps it, which halves the
+bytes a large batch moves per step (the update itself is still computed in fp32). `generate_greedy` asks for
+the model dtype unless DecodeOptions.state_dtype is "fp32".
 
 The decoder also prefills its own state (`prefill`): a prompt length met for the second time is captured
 in a graph of its own and replayed from then on (see there).

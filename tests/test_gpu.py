@@ -672,21 +672,25 @@ def test_generate_graph_path_equals_eager_path(monkeypatch):
 def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
     """The bundled model through the public API, as `sam listen` or a script uses it: every example clip
     described in one process (the first clip eager, then the encoder and the prefill captured and replayed)
-    gives the pure-PyTorch model's captions on the same GPU."""
+    gives the pure-PyTorch model's captions on the same GPU with the exact (fp32) state; with the default
+    state in the model dtype, the dog still barks twice."""
     from pathlib import Path
 
     import sam_cli.inference as I
     from sam_cli.checkpoint import load_checkpoint
+    from sam_cli.generate import DecodeOptions
 
     repo = Path(__file__).resolve().parent.parent
     model = load_checkpoint(repo / "sam_cli" / "assets" / "models" / "sam-tiny", device=DEV)
     clips = sorted((repo / "examples").glob("*.wav"))
     assert len(clips) >= 3
 
-    def captions() -> list[str]:
-        return [I.describe(model, p)[0].text for p in clips]
+    def captions(**kw) -> list[str]:
+        return [I.describe(model, p, **kw)[0].text for p in clips]
 
-    fast = [captions(), captions()]
+    exact = DecodeOptions(state_dtype="fp32")
+    fast = [captions(opts=exact), captions(opts=exact)]
+    default = captions()
     assert model.__dict__["_sam_encode_graphs"][1].graphs, "the encoder was not replayed from a graph"
     decoders = fast_lm_for(model.lm).decoders.values()
     assert any(d.prefill_graphs.graphs for d in decoders), "the prefill was not replayed from a graph"
@@ -694,7 +698,9 @@ def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
     monkeypatch.setattr(I, "ENCODE_GRAPH_ROWS", 0)
     reference = captions()
     assert fast[0] == fast[1] == reference
-    assert "dog" in reference[[p.name for p in clips].index("dog_bark.wav")].lower(), reference
+    dog = [p.name for p in clips].index("dog_bark.wav")
+    assert "dog" in reference[dog].lower(), reference
+    assert default[dog] == reference[dog], (default, reference)
 
 
 def test_memory_is_flat_in_generated_length():
