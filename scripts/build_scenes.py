@@ -10,7 +10,9 @@ it runs on the GPU machine from the ~31 MiB of sources that travel with a run):
 Each scene holds 1-4 events one after another (distinct categories, known onsets, order and counts: a single
 short call repeated 1-4 times), each at its own loudness, time-stretched and pitch-shifted together by
 resampling (speed 0.9-1.12), over an optional noise bed and through an optional synthetic room (exponential
-decay impulse response). Every scene gives these records (`task`):
+decay impulse response). With --empty-share, that share of the scenes holds no event at all: digital
+silence, or a noise bed alone at -65 to -15 dBFS ("Silence." / "Only background noise can be heard."), so
+that a model learns to say so instead of inventing a sound. Every scene gives these records (`task`):
 
   caption       the describe prompt -> "A dog barks twice, then a woman says 'please hold'."
   cla_label     "Identify the sound events ..." -> "Dog barking, woman speaking."
@@ -58,6 +60,11 @@ QUOTE_WORDS = 6  # a transcript this short is quoted in captions
 MIN_GAP = 0.3  # seconds between events (keeps "then" honest)
 
 COUNT_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
+SILENT_SHARE = 0.25  # of the empty scenes: digital silence; the others a noise bed alone
+EMPTY_NOISE_DB = (-65.0, -15.0)  # RMS of an empty scene's noise bed, dBFS
+SILENCE_CAPTIONS = ["Silence.", "There is no sound.", "Nothing can be heard."]
+NOISE_CAPTIONS = ["Only background noise can be heard.", "Steady background noise, no other sound.",
+                  "Background noise and nothing else."]
 COUNT_ANSWERS = {1: "Once.", 2: "Twice.", 3: "Three times.", 4: "Four times."}
 NOISE_PHRASES = [" over steady background noise", " with a loud hiss in the background", " against background static"]
 PRESENCE_TEMPLATES = ["{Is} there {name} in the audio?", "Can you hear {name}?", "{Is} there {name}?",
@@ -235,10 +242,31 @@ def _choose(rng: np.random.Generator, table: dict[int, float]) -> int:
     return int(keys[rng.choice(len(keys), p=np.array(list(table.values())) / sum(table.values()))])
 
 
+def is_empty(seed: int, split: str, index: int, empty_share: float) -> bool:
+    """Whether scene `index` holds no event. Drawn from a generator of its own, so the other scenes are the
+    same whatever the share."""
+    return empty_share > 0 and np.random.default_rng([seed, SPLIT_CODES[split], index, 1]).random() < empty_share
+
+
+def plan_empty(sources: Sources, split: str, index: int, seed: int) -> Scene:
+    """A scene without events: digital silence, or a noise bed alone ("level_db" instead of "snr_db")."""
+    rng = np.random.default_rng([seed, SPLIT_CODES[split], index, 2])
+    noise = None
+    if rng.random() >= SILENT_SHARE and sources.noise:
+        colors = sorted(sources.noise)
+        noise = {"color": colors[int(rng.integers(len(colors)))],
+                 "level_db": round(float(rng.uniform(*EMPTY_NOISE_DB)), 1)}
+    return Scene(f"{split}_{index:06d}", split, [], noise, None, rng)
+
+
 def plan_scene(sources: Sources, split: str, index: int, seed: int,
-               forced: list[tuple[str, int]] | None = None, settings: dict[str, Any] | None = None) -> Scene:
+               forced: list[tuple[str, int]] | None = None, settings: dict[str, Any] | None = None,
+               empty_share: float = 0.0) -> Scene:
     """Draw a scene. To compose a given one (the bundled examples): `forced` = [(category or recording id,
-    count)], and `settings` may set "noise" and "reverb" (None for none)."""
+    count)], and `settings` may set "noise" and "reverb" (None for none). `empty_share`: the probability
+    of a scene without events (`plan_empty`)."""
+    if not forced and is_empty(seed, split, index, empty_share):
+        return plan_empty(sources, split, index, seed)
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
     pool = sources.pool(split)
     cats = sorted(pool)
@@ -338,8 +366,10 @@ def render(scene: Scene, sources: Sources) -> np.ndarray:
         start = int(rng.integers(len(seg)))
         seg = np.concatenate([seg[start:], seg[::-1], seg])  # mirrored, so no click where it wraps
         seg = np.resize(seg, SCENE_SAMPLES)
-        top = max(e.level_db for e in scene.events)
-        target = top - scene.noise["snr_db"]
+        if scene.events:
+            target = max(e.level_db for e in scene.events) - scene.noise["snr_db"]
+        else:
+            target = scene.noise["level_db"]
         rms_db = 10 * np.log10(np.mean(seg.astype(np.float64) ** 2) + 1e-12)
         mix = mix + seg * 10 ** ((target - rms_db) / 20)
     peak = float(np.abs(mix).max())
@@ -402,6 +432,9 @@ def name(phr: Recording | dict[str, Any]) -> str:
 
 def caption(scene: Scene) -> str:
     rng, evs = scene.rng, scene.events
+    if not evs:
+        texts = NOISE_CAPTIONS if scene.noise else SILENCE_CAPTIONS
+        return texts[int(rng.integers(len(texts)))]
     c = [clause(e) for e in evs]
     g = [gerund(e) for e in evs]
     if len(evs) == 1:
@@ -423,6 +456,13 @@ def questions(scene: Scene, sources: Sources, vocabulary: list[str]) -> list[tup
     """(task, instruction, output) for one scene, besides the caption."""
     rng, evs = scene.rng, scene.events
     out: list[tuple[str, str, str]] = []
+    if not evs:  # the tag list says what there is; two presence questions, both "No."
+        out.append(("cla_label", CLASSIFY_PROMPT, "Background noise." if scene.noise else "Silence."))
+        for k in rng.choice(len(vocabulary), size=min(2, len(vocabulary)), replace=False):
+            other = sources.categories[vocabulary[int(k)]]
+            tmpl = PRESENCE_TEMPLATES[int(rng.integers(len(PRESENCE_TEMPLATES)))]
+            out.append(("qa_presence", tmpl.format(name=name(other), Is="Are" if other["plural"] else "Is"), "No."))
+        return out
     labels = [sources.categories[e.rec.category]["label"] for e in evs]
     out.append(("cla_label", CLASSIFY_PROMPT, sentence(", ".join(labels))))
 
@@ -504,8 +544,8 @@ def scene_meta(scene: Scene, audio_id: str, text: str) -> dict[str, Any]:
 
 def make_scene(sources: Sources, out: Path, split: str, index: int, seed: int, vocabulary: list[str],
                forced: list[tuple[str, int]] | None = None, settings: dict[str, Any] | None = None,
-               wav_path: Path | None = None) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    scene = plan_scene(sources, split, index, seed, forced, settings)
+               wav_path: Path | None = None, empty_share: float = 0.0) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    scene = plan_scene(sources, split, index, seed, forced, settings, empty_share)
     audio = render(scene, sources)
     text = caption(scene)
     qa = questions(scene, sources, vocabulary)
@@ -529,13 +569,15 @@ def json_lines(items: list[Any]) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(sources_dir: str, out: str, seed: int, vocabulary: list[str]) -> None:
-    _WORKER.update(sources=load_sources(sources_dir), out=Path(out), seed=seed, vocabulary=vocabulary)
+def _init_worker(sources_dir: str, out: str, seed: int, vocabulary: list[str], empty_share: float) -> None:
+    _WORKER.update(sources=load_sources(sources_dir), out=Path(out), seed=seed, vocabulary=vocabulary,
+                   empty_share=empty_share)
 
 
 def _work(job: tuple[str, int]) -> tuple[dict[str, Any], list[dict[str, str]]]:
     split, index = job
-    return make_scene(_WORKER["sources"], _WORKER["out"], split, index, _WORKER["seed"], _WORKER["vocabulary"])
+    return make_scene(_WORKER["sources"], _WORKER["out"], split, index, _WORKER["seed"], _WORKER["vocabulary"],
+                      empty_share=_WORKER["empty_share"])
 
 
 def event_vocabulary(sources: Sources) -> list[str]:
@@ -544,7 +586,7 @@ def event_vocabulary(sources: Sources) -> list[str]:
 
 
 def build(sources_dir: str | Path, out: str | Path, num_train: int, num_eval: int, num_eval_seen: int = 0,
-          seed: int = 0, workers: int = 1) -> dict[str, int]:
+          seed: int = 0, workers: int = 1, empty_share: float = 0.0) -> dict[str, int]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sources = load_sources(sources_dir)
@@ -555,10 +597,10 @@ def build(sources_dir: str | Path, out: str | Path, num_train: int, num_eval: in
     if workers > 1:
         ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ctx.Pool(workers, initializer=_init_worker,
-                      initargs=(str(sources_dir), str(out), seed, vocabulary)) as pool:
+                      initargs=(str(sources_dir), str(out), seed, vocabulary, empty_share)) as pool:
             results = pool.map(_work, jobs, chunksize=16)
     else:
-        results = [make_scene(sources, out, s, i, seed, vocabulary) for s, i in jobs]
+        results = [make_scene(sources, out, s, i, seed, vocabulary, empty_share=empty_share) for s, i in jobs]
     by_split: dict[str, list[dict[str, str]]] = {"train": [], "eval": [], "eval_seen": []}
     metas = []
     for meta, records in results:
@@ -569,7 +611,7 @@ def build(sources_dir: str | Path, out: str | Path, num_train: int, num_eval: in
             continue
         (out / f"{split}.json").write_text(json_lines(records))
     cats = {c: {k: v for k, v in info.items()} for c, info in sources.categories.items() if info["kind"] != "noise"}
-    meta_doc = {"dataset": DATASET, "seed": seed, "sample_rate": SR, "seconds": SCENE_SECONDS,
+    meta_doc = {"dataset": DATASET, "seed": seed, "empty_share": empty_share, "sample_rate": SR, "seconds": SCENE_SECONDS,
                 "sources": str(sources_dir), "vocabulary": vocabulary, "categories": cats, "scenes": metas}
     scenes = meta_doc.pop("scenes")
     head = json.dumps(meta_doc, ensure_ascii=False)[:-1]
@@ -615,13 +657,18 @@ def main(argv: list[str] | None = None) -> None:
                     help="new scenes of training recordings (all categories); 0 to skip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=max(1, (mp.cpu_count() or 1)))
+    ap.add_argument("--empty-share", type=float, default=0.0,
+                    help="share of scenes without any event (silence or noise alone), in every split; default 0")
     ap.add_argument("--examples", metavar="DIR", help="write the bundled example clips to DIR instead")
     args = ap.parse_args(argv)
     if args.examples:
         for m in build_examples(args.sources, args.examples, args.seed):
             print(f"{m['audio_id']}: {m['caption']}  [{', '.join(e['recording'] for e in m['events'])}]")
         return
-    build(args.sources, args.out, args.num_train, args.num_eval, args.num_eval_seen, args.seed, args.workers)
+    if not 0.0 <= args.empty_share <= 1.0:
+        ap.error("--empty-share must be between 0 and 1")
+    build(args.sources, args.out, args.num_train, args.num_eval, args.num_eval_seen, args.seed, args.workers,
+          args.empty_share)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,50 @@ def test_same_seed_same_dataset_whatever_the_workers(built, tmp_path):
         assert wav_path.read_bytes() == (again / wav_path.relative_to(out)).read_bytes()
 
 
+def test_empty_scenes(built, tmp_path):
+    """--empty-share: that share of scenes without events (silence or a noise bed alone, said so in the
+    caption, the tag list and "No." to every presence question); every other scene as without the option."""
+    src, out, _ = built
+    mixed = tmp_path / "mixed"
+    build.build(src, mixed, num_train=10, num_eval=0, num_eval_seen=0, seed=3, workers=1, empty_share=0.5)
+    meta = _read(mixed, "scenes_meta.json")
+    empty = [m for m in meta["scenes"] if not m["events"]]
+    full = [m for m in meta["scenes"] if m["events"]]
+    assert empty and full and meta["empty_share"] == 0.5
+    by_audio: dict[str, list] = {}
+    for r in _read(mixed, "train.json"):
+        by_audio.setdefault(r["audio_id"], []).append(r)
+    silent = noisy = 0
+    for m in empty:
+        x = build.read_wav(mixed / m["audio_id"])
+        assert len(x) == 160000
+        records = {r["task"]: r for r in by_audio[m["audio_id"]]}
+        assert set(records) == {"caption", "cla_label", "qa_presence"}
+        presence = [r["output"] for r in by_audio[m["audio_id"]] if r["task"] == "qa_presence"]
+        assert presence == ["No.", "No."]
+        if m["noise"] is None:
+            silent += 1
+            assert not np.any(x)
+            assert m["caption"] in build.SILENCE_CAPTIONS and records["cla_label"]["output"] == "Silence."
+        else:
+            noisy += 1
+            rms_db = 10 * np.log10(np.mean(x.astype(np.float64) ** 2))
+            assert abs(rms_db - m["noise"]["level_db"]) < 1.0, (rms_db, m["noise"])
+            assert build.EMPTY_NOISE_DB[0] - 1 <= rms_db <= build.EMPTY_NOISE_DB[1] + 1
+            assert m["caption"] in build.NOISE_CAPTIONS and records["cla_label"]["output"] == "Background noise."
+    assert silent + noisy == len(empty)
+    for m in full:  # the scenes with events are those of a build without the option
+        assert (mixed / m["audio_id"]).read_bytes() == (out / m["audio_id"]).read_bytes()
+    # evaluate.py scores such scenes: a caption naming a sound there is a false mention
+    records = _read(mixed, "train.json")
+    preds = {evaluate._key(r["audio_id"], r["task"], r["instruction"]): r["output"] for r in records}
+    assert evaluate.score(meta, records, preds)["false_mentions_per_caption"] == 0.0
+    for m in empty:
+        preds[evaluate._key(m["audio_id"], "caption", build.DESCRIBE_PROMPT)] = "A dog barks twice."
+    res = evaluate.score(meta, records, preds)
+    assert res["false_mentions_per_caption"] == pytest.approx(len(empty) / len(meta["scenes"]))
+
+
 def test_another_seed_another_dataset(built, tmp_path):
     src, out, _ = built
     other = tmp_path / "other"
