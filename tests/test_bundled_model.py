@@ -75,3 +75,23 @@ def test_loading_and_describing_stay_off_torch_compile_machinery():
     caption, imported = p.stdout.strip().splitlines()
     assert "dog" in caption.lower()
     assert imported == "[]", imported
+
+
+def test_silence_is_not_described_as_a_sound(tmp_path):
+    """10 s of digital silence and a 0.1-s clip: before its fine-tune on empty scenes the model said "A beep
+    sounds twice." and "A man speaks."; it should say that nothing (or only noise) is heard, and tag it so."""
+    import numpy as np
+    import soundfile as sf
+
+    silent, short = tmp_path / "silence.wav", tmp_path / "short.wav"
+    sf.write(silent, np.zeros(160000, dtype=np.float32), 16000)
+    sf.write(short, np.random.default_rng(0).normal(0, 0.01, 1600).astype(np.float32), 16000)
+    p = sam("describe", str(silent), str(short), "--json")
+    assert p.returncode == 0, err(p)
+    for row in map(json.loads, out(p).splitlines()):
+        text = row["text"].lower()
+        assert any(w in text for w in ("nothing", "silence", "no sound", "background noise")), row["text"]
+    tags = sam("classify", str(silent), "--json")
+    assert tags.returncode == 0, err(tags)
+    top = json.loads(out(tags))["labels"][0]["label"].lower()
+    assert top in ("silence", "background noise"), out(tags)
