@@ -41,6 +41,8 @@ def test_files_in_three_formats(tmp_path):
     cfgs = [build_config(read_config_file(tmp_path / f"a.{ext}")) for ext in ("toml", "yaml", "json")]
     assert all(c.to_dict() == cfgs[0].to_dict() for c in cfgs)
     assert cfgs[0].lora_rank == 16 and cfgs[0].model.d_model == 128 and cfgs[0].tasks == ["cla*"]
+    assert "model" not in cfgs[0].to_dict()  # not a scratch model: the table sizes nothing
+    assert build_config({"scratch": True, "model": {"d_model": 128}}).to_dict()["model"]["d_model"] == 128
 
 
 @pytest.mark.parametrize("values,message", [

@@ -55,7 +55,10 @@ def test_parts_then_init_train_what_each_stage_says(parts, tmp_path):
     train_in_process({**common, "lm": str(root / "mamba2"), "encoder": str(root / "eat"),
                       "tokenizer": str(root / "tok.json"), "stage": 1, "output": str(one)})
     w1 = _weights(one)
-    assert json.loads((one / "model" / "config.json").read_text())["lora_rank"] == 8
+    exported = json.loads((one / "model" / "config.json").read_text())
+    assert exported["lora_rank"] == 8
+    # the unused [model] table of a from-scratch model is not recorded as if it were this model's shapes
+    assert "model" not in exported["extra"]["train_config"] and exported["lm"]["d_model"] == 32
     assert read_metrics(one, "stage")[0]["trains"] == "connector"
     assert read_metrics(one, "stage")[0]["examples"] == 2  # stage 1: classification records only
     for k, v in eat.items():

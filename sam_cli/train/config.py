@@ -133,7 +133,10 @@ class TrainConfig:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-stage overrides {"3": {"lr": ...}}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.scratch:  # the [model] table sizes only a model built from scratch; elsewhere it would
+            del d["model"]    # be the defaults, not the model's shapes (those are in its own config)
+        return d
 
     @property
     def stage_list(self) -> list[int]:
