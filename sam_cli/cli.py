@@ -41,7 +41,7 @@ class Settings:
     quiet: bool = False
     verbose: bool = False
     stats: bool = False
-    state_dtype: str = "model"
+    state_dtype: str | None = None  # None: DecodeOptions' default
 
 
 _settings = Settings()
@@ -183,8 +183,9 @@ def print_stats(load_s: float, timings, audio_seconds: float, wall_s: float) -> 
 def decode_options(max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):
     from sam_cli.generate import DecodeOptions
 
+    state = {"state_dtype": _settings.state_dtype} if _settings.state_dtype else {}
     return DecodeOptions(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                         state_dtype=_settings.state_dtype)
+                         **state)
 
 
 # --- inputs ----------------------------------------------------------------------------------------------
