@@ -98,6 +98,12 @@ class Recording:
     holdout: str | None
     transcript: str | None = None
     gender: str | None = None
+    # Keys of the new manifests (brief-data.md); old manifests leave the defaults.
+    role: str = "event"  # "event", or "ambience": a background bed (never drawn as an event)
+    labels: list[str] = field(default_factory=list)  # every category audible, primary first
+    language: str | None = None  # speech: ISO 639-1 ("fr"), None when unknown
+    speaker: str | None = None  # speech: "man", "woman", "child", None when unknown
+    voice: str | None = None  # speech: a stable id of the speaker
 
 
 @dataclass
@@ -105,6 +111,7 @@ class Sources:
     categories: dict[str, dict[str, Any]]
     recordings: dict[str, Recording]
     noise: dict[str, np.ndarray]  # color -> float32 at SR
+    ambiences: dict[str, Recording] = field(default_factory=dict)  # role "ambience": backgrounds only
 
     def pool(self, split: str) -> dict[str, dict[str, list[Recording]]]:
         """category -> package -> recordings usable in `split` (eval: held out; train, eval_seen: the rest)."""
@@ -116,26 +123,58 @@ class Sources:
         return out
 
 
+def read_store(folder: Path) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, int]]]:
+    """(manifest, {id: (float32 audio, sr)}) of a sources folder.
+
+    The infrastructure's `scripts/sources/store.py` (`load_sources`) reads the new compressed storage; until
+    it exists, or for a folder that still has an `audio.npz` (int16 arrays), this reads the npz itself.
+    """
+    manifest = json.loads((folder / "sources.json").read_text())
+    npz = folder / str(manifest.get("audio", "audio.npz"))
+    if npz.suffix == ".npz" and npz.is_file():
+        arrays = np.load(npz)
+        rates = {r["id"]: int(r["sr"]) for r in manifest["recordings"]}
+        return manifest, {k: (arrays[k].astype(np.float32) / 32768.0, rates[k]) for k in rates}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from sources.store import load_sources as store_load  # type: ignore[import-not-found]
+    except ImportError:
+        raise SystemExit(f"{folder}: no audio.npz, and scripts/sources/store.py is not there to read it") from None
+    return store_load(folder)
+
+
+SPEAKER_OF_GENDER = {"female": "woman", "male": "man", "child": "child"}
+
+
 def load_sources(folder: str | Path) -> Sources:
     folder = Path(folder)
-    manifest = json.loads((folder / "sources.json").read_text())
-    if manifest.get("format") != "sam-sources/1":
-        raise SystemExit(f"{folder / 'sources.json'}: not a sam-sources/1 manifest")
-    arrays = np.load(folder / manifest.get("audio", "audio.npz"))
+    if not (folder / "sources.json").is_file():
+        raise SystemExit(f"{folder / 'sources.json'}: no such file")
+    manifest, audio_of = read_store(folder)
+    if not str(manifest.get("format", "")).startswith("sam-sources/"):
+        raise SystemExit(f"{folder / 'sources.json'}: not a sam-sources manifest")
     cats = manifest["categories"]
     recs: dict[str, Recording] = {}
+    ambiences: dict[str, Recording] = {}
     noise: dict[str, np.ndarray] = {}
     for r in manifest["recordings"]:
-        audio = arrays[r["id"]].astype(np.float32) / 32768.0
-        if cats[r["category"]]["kind"] == "noise":
-            noise[r["id"].rsplit(".", 1)[-1]] = resample(audio, SR / r["sr"])
+        audio, sr = audio_of[r["id"]]
+        audio = np.asarray(audio, dtype=np.float32)
+        kind = cats[r["category"]]["kind"]
+        if kind == "noise":
+            noise[r["id"].rsplit(".", 1)[-1]] = resample(audio, SR / sr)
             continue
-        recs[r["id"]] = Recording(
-            id=r["id"], category=r["category"], kind=cats[r["category"]]["kind"], package=r["origin"]["package"],
-            sr=int(r["sr"]), audio=audio, subject=r["subject"], the=r["the"], verb=r["verb"], base=r["base"],
-            gerund=r["gerund"], plural=bool(r["plural"]), countable=bool(r["countable"]), split=r["split"],
-            holdout=r.get("holdout"), transcript=r.get("transcript"), gender=r.get("gender"))
-    return Sources(cats, recs, noise)
+        speaker = r.get("speaker") or SPEAKER_OF_GENDER.get(r.get("gender") or "")
+        rec = Recording(
+            id=r["id"], category=r["category"], kind=kind, package=r["origin"]["package"],
+            sr=int(sr), audio=audio, subject=r["subject"], the=r["the"], verb=r["verb"], base=r["base"],
+            gerund=r["gerund"], plural=bool(r["plural"]), countable=bool(r.get("countable", False)),
+            split=r.get("split", "train"), holdout=r.get("holdout"), transcript=r.get("transcript"),
+            gender=r.get("gender"), role=r.get("role") or ("ambience" if kind == "ambience" else "event"),
+            labels=list(r.get("labels") or [r["category"]]), language=r.get("language"),
+            speaker=speaker if kind == "speech" else None, voice=r.get("voice") or r.get("group"))
+        (ambiences if rec.role == "ambience" else recs)[rec.id] = rec
+    return Sources(cats, recs, noise, ambiences)
 
 
 # ---------------------------------------------------------------------------------------------------------
