@@ -1,0 +1,121 @@
+"""scripts/sources/fxtable.py and the tables of the effect collectors (gcompris, lincity, wesnoth, hedgewars_fx).
+
+Pure logic only: the DEP-5 licence lookup, the cutting of long recordings, and that every table row names a
+known category. The check that the packages' files exist skips where a package is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from sources.fxtable import Dep5, cut  # noqa: E402
+
+MODULES = ["gcompris", "lincity", "wesnoth", "hedgewars_fx"]
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: someone
+License: GPL-3+
+
+Files: src/sounds/*.ogg
+       src/other/a.wav
+Copyright: someone else
+License: CC0-1.0
+Comment: a comment
+
+Files: src/sounds/special_*.ogg
+Copyright: a third
+License: CC-BY-3.0
+
+License: CC0-1.0
+ the text of the licence
+"""
+
+
+def test_dep5_last_matching_stanza_wins() -> None:
+    d = Dep5(COPYRIGHT)
+    assert d.license_for("README") == "GPL-3+"
+    assert d.license_for("src/sounds/dog.ogg") == "CC0-1.0"
+    assert d.license_for("src/sounds/deep/dog.ogg") == "CC0-1.0"  # '*' crosses '/' in DEP-5
+    assert d.license_for("src/other/a.wav") == "CC0-1.0"
+    assert d.license_for("src/other/b.wav") == "GPL-3+"
+    assert d.license_for("src/sounds/special_1.ogg") == "CC-BY-3.0"
+    assert Dep5("Files: x\nCopyright: y\n").license_for("x") is None
+
+
+def tone_bursts(sr: int, starts: list[float], length: float, total: float) -> np.ndarray:
+    x = np.zeros(int(total * sr), dtype=np.float32)
+    t = np.arange(int(length * sr)) / sr
+    for s in starts:
+        a = int(s * sr)
+        x[a: a + len(t)] = 0.5 * np.sin(2 * np.pi * 440 * t)
+    return x
+
+
+def test_cut_pieces_calls_and_cap() -> None:
+    sr = 8000
+    rng = np.random.default_rng(0)
+    long = (0.3 * rng.standard_normal(int(13.0 * sr))).astype(np.float32)
+    long[int(6.4 * sr): int(6.6 * sr)] *= 0.001  # a quiet spot near the middle: the cut goes there
+    pieces = cut(long, sr, "pieces", 6.0)
+    assert len(pieces) == 3 and all(len(p) <= 6.0 * sr for p in pieces)
+    assert sum(len(p) for p in pieces) > 12.0 * sr
+    assert len(cut(long[: int(7.0 * sr)], sr, "pieces", 6.0)) == 1  # up to 1.25 x max: capped, not cut
+    assert len(cut(long, sr, "whole", 6.0)[0]) == 6 * sr
+    calls = cut(tone_bursts(sr, [0.2, 1.0, 2.0], 0.3, 3.0), sr, "calls", 6.0)
+    assert len(calls) == 3 and all(0.3 * sr <= len(c) <= 0.45 * sr for c in calls)
+
+
+def all_categories() -> dict:
+    import collect_sources
+    cats = dict(collect_sources.CATEGORIES)
+    for name in MODULES:
+        for c in importlib.import_module(f"sources.{name}").CATEGORIES:
+            cats[c.id] = c
+    return cats
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_tables_name_known_categories(name: str) -> None:
+    mod = importlib.import_module(f"sources.{name}")
+    cats = all_categories()
+    assert mod.TABLE and mod.PACKAGES
+    files = [r.file for r in mod.TABLE]
+    assert len(files) == len(set(files))
+    for row in mod.TABLE:
+        assert row.category in cats, row
+        assert all(lab in cats for lab in row.labels or []), row
+        assert row.role in ("event", "ambience") and row.cut in ("whole", "calls", "pieces")
+        cats[row.category].phrases(**row.over)  # the overrides are valid keywords
+    for c in mod.CATEGORIES:
+        assert c.id == c.id.lower() and " " not in c.id and c.kind in (
+            "animal", "object", "vehicle", "music", "speech", "signal", "noise", "nature", "human", "ambience")
+
+
+def test_no_category_defined_twice_among_these_modules() -> None:
+    import collect_sources
+    seen = set(collect_sources.CATEGORIES)
+    for name in MODULES:
+        for c in importlib.import_module(f"sources.{name}").CATEGORIES:
+            assert c.id not in seen, c.id
+            seen.add(c.id)
+
+
+@pytest.mark.parametrize("name", ["lincity", "wesnoth", "hedgewars_fx"])
+def test_files_exist_where_installed(name: str) -> None:
+    mod = importlib.import_module(f"sources.{name}")
+    pkg = next(iter(mod.PACKAGES))
+    if subprocess.run(["dpkg-query", "-W", pkg], capture_output=True).returncode != 0:
+        pytest.skip(f"{pkg} is not installed")
+    missing = [r.file for r in mod.TABLE if not (mod.ROOT / r.file).exists()]
+    assert not missing
+    text = Path(f"/usr/share/doc/{pkg}/copyright").read_text(errors="replace")
+    assert mod.PACKAGES[pkg]["check"] in text
