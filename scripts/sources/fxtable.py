@@ -111,11 +111,9 @@ def records(row: Row, root: Path, prefix: str, origin: dict[str, str], cats: dic
     out: list[Rec] = []
     for k, piece in enumerate(parts):
         rid = group + (f".{k + 1}" if len(parts) > 1 else "")
+        where = {**origin, "file": origin_file or str(path), **({"description": row.note} if row.note else {})}
         rec: dict[str, Any] = {"id": rid, "category": row.category, "role": row.role, "sr": sr,
-                               **cats[row.category].phrases(**row.over),
-                               "origin": {**origin, "file": origin_file or str(path), **({"description": row.note} if row.note
-                                                                           else {})},
-                               "group": group}
+                               **cats[row.category].phrases(**row.over), "origin": where, "group": group}
         if row.labels:
             rec["labels"] = list(row.labels)
         if row.role == "ambience":

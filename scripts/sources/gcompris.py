@@ -10,9 +10,9 @@ clicks, bleeps, morse beeps, slides, card flips, "win"/"bonus" jingles); Tux's v
 memory-sound files whose source is unclear (LRWeird_1-6, LRFireballs, LRHits, LRRing, LRObject_falling_1-2,
 LRLaPause_short (a piece of music)); canal_lock/lock.wav (an unnamed mechanism), core water.wav, bubble,
 drip, brush, eat, chronos 1-3, mining/pickaxe.wav (an 8-kHz clip that the copyright file covers only through a
-wildcard of a stanza for Timothée Giet's images, so its origin is unclear), the traffic "car" (0.5 s, unclear what part of a car), target/arrow.wav (a
-mix of two recordings); watercycle/harbor1-2.wav, which are the same recordings as lincity-ng's Harbor1 and
-Harbor3 (that collector takes them).
+wildcard of a stanza for Timothée Giet's images, so its origin is unclear), the traffic "car" (0.5 s, unclear
+what part of a car), target/arrow.wav (a mix of two recordings); watercycle/harbor1-2.wav, which are the same
+recordings as lincity-ng's Harbor1 and Harbor3 (that collector takes them).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Left out: the music; the user-interface sounds (Click, WindowOpen/Close, Build1-
 kinds whose sound the name does not tell (Commune, DirtTrack, FireWasteland, Health, Monument, Pottery,
 Recycle, Shanty, University, PowerLine, PowerSolar, Substation3-4, Water1-5: the spectrograms of the Water
 files show harmonic, voice- or horn-like sounds, not water) and WindMillHTech1 (the same recording as
-PowerSolar1).
+PowerSolar1) and Tip2 (the same recording as CoalMine2).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _rows() -> list[Row]:
         # park tiles: birdsong (the spectrograms show clear bird calls)
         (["Green1", "Green2", "Green3", "Green4", "ParklandPlane1", "ParklandPlane2", "ParklandPlane3"],
          "songbird", ["songbird"], {"noun": "birds", "article": "", "verb": "sing", "plural": True}),
-        (["Tip1", "Tip2", "Tip3"], "landfill", ["landfill"], {}),
+        (["Tip1", "Tip3"], "landfill", ["landfill"], {}),  # Tip2.wav is the same recording as CoalMine2.wav
         (["PowerCoalFull", "PowerCoalMed", "PowerCoalLow", "PowerCoalEmpty"], "power_plant", ["power_plant"],
          {"noun": "coal power plant"}),
         (["Rocket1", "Rocket2", "Rocket3", "Rocket4"], "rocket", ["rocket"], {}),
