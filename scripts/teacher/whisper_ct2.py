@@ -515,12 +515,14 @@ def dims_from_ct2(m: CT2Model) -> WhisperDims:
     n_enc = sum(1 for k in m.variables if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
     n_dec = sum(1 for k in m.variables if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/weight"))
     conv1 = m.get("encoder/conv1/weight")
-    emb = m.get("decoder/embeddings/weight")
-    return WhisperDims(
+    dims = WhisperDims(
         n_mels=conv1.shape[1], n_audio_ctx=m.get("encoder/position_encodings/encodings").shape[0],
         d_model=conv1.shape[0], n_heads=int(m.scalar("encoder/num_heads", conv1.shape[0] // 64)),
-        n_encoder_layers=n_enc, n_decoder_layers=n_dec,
-        n_text_ctx=m.get("decoder/position_encodings/encodings").shape[0], n_vocab=emb.shape[0])
+        n_encoder_layers=n_enc, n_decoder_layers=n_dec)
+    if "decoder/embeddings/weight" in m:  # absent from an encoder-only file
+        dims.n_vocab = m.get("decoder/embeddings/weight").shape[0]
+        dims.n_text_ctx = m.get("decoder/position_encodings/encodings").shape[0]
+    return dims
 
 
 # --------------------------------------------------------------------------------------------------------------
