@@ -186,7 +186,9 @@ class WhisperTeacher(nn.Module):
         n = wav.shape[-1]
         keep = max(1, min(math.ceil(n / SAMPLES_PER_TEACHER_FRAME), self.context_samples // SAMPLES_PER_TEACHER_FRAME))
         span = self.context_samples if self.full_context else keep * SAMPLES_PER_TEACHER_FRAME
-        mel = whisper_module().log_mel(wav.to(self.encoder.conv1.weight.device), self.n_mels, span)
+        wav = wav.to(self.encoder.conv1.weight.device)
+        with torch.autocast(wav.device.type, enabled=False):  # the front end in float32 even under bf16 autocast
+            mel = whisper_module().log_mel(wav.float(), self.n_mels, span)
         return self.encoder(mel)[:, :keep].float()
 
 
