@@ -1494,16 +1494,16 @@ def clip_caption(win: Window, sources: Sources) -> str:
     g = [clip_gerund(e, evs[:i], rng) for i, e in enumerate(evs)]
     two_voices = (len(evs) == 2 and all(e.ev.rec.kind == "speech" and not e.ev.quoted for e in evs)
                   and evs[0].ev.rec.voice != evs[1].ev.rec.voice)
-    if two_voices and rng.random() < 0.5:
+    la, lb = (language_name(evs[0].ev.rec.language), language_name(evs[1].ev.rec.language)) if two_voices else (0, 1)
+    if two_voices and la == lb and rng.random() < 0.5:
         a, b = evs[0].ev.rec, evs[1].ev.rec
-        la, lb = language_name(a.language), language_name(b.language)
         who = f"two {PLURALS.get(_noun(a.subject), _noun(a.subject) + 's')}" if a.subject == b.subject else \
             f"{a.subject} and {b.subject}"
-        if la and la == lb:
+        if la:
             forms = [f"{cap(who)} talk in {la}.", f"A conversation in {la} between {who}.",
                      f"{cap(a.subject)} speaks {la}, then {'another ' + _noun(b.subject) if a.subject == b.subject else b.subject} answers."]
         else:
-            forms = [f"{cap(who)} talk.", f"{cap(c[0])}, then {c[1]}."]
+            forms = [f"{cap(who)} talk.", f"{cap(who)} have a conversation."]
         text = forms[int(rng.integers(len(forms)))]
     elif len(evs) == 1:
         forms = [f"{c[0]}.", f"The sound of {g[0]}.", f"{cap(g[0])} can be heard.", f"{cap(g[0])}."]
@@ -1764,7 +1764,9 @@ def build_clips(sources_dir: str | Path, out: str | Path, num_train: int, num_ev
     cats = {c: dict(info) for c, info in sources.categories.items() if info["kind"] != "noise"}
     meta_doc = {"dataset": DATASET, "mode": "clips", "seed": seed, "sample_rate": SR,
                 "window_seconds": WINDOW_SECONDS, "options": opts.to_json(), "sources": str(sources_dir),
-                "vocabulary": vocabulary, "categories": cats}
+                "vocabulary": vocabulary, "categories": cats,
+                "languages": {c: LANGUAGES[c] for c in sorted({lg for m in metas for lg in (m["speech"] or {}).get(
+                    "languages", []) if lg in LANGUAGES})}}
     head = json.dumps(meta_doc, ensure_ascii=False)[:-1]
     (out / "scenes_meta.json").write_text(head + ', "scenes": ' + json_lines(metas)[:-1] + "}\n")
     counts = {s: len(r) for s, r in by_split.items()}

@@ -31,7 +31,24 @@ from pathlib import Path
 from typing import Any, Iterable
 
 DESCRIBE_PROMPT = "Close-ended question: Write an audio caption describing the sound."
-SCORED_TASKS = ("qa_presence", "qa_count", "qa_order", "qa_loudness", "qa_speech")
+SCORED_TASKS = ("qa_presence", "qa_count", "qa_order", "qa_loudness", "qa_speech", "qa_language", "qa_speaker")
+WINDOW_SECONDS = 10.24
+GROUPS = ("single", "scene", "ambience", "speech", "empty", "long", "all")
+GROUP_TITLES = {"single": "single events (0.3-10.24 s)", "scene": "scenes (<= 10.24 s)",
+                "ambience": "real ambiences (<= 10.24 s)", "speech": "speech (<= 10.24 s)",
+                "empty": "silence / noise alone", "long": "windows of longer clips", "all": "all"}
+# Words that say someone speaks (outside quotes); a caption naming a speech category says so too.
+SPEECH_WORDS = re.compile(r"\b(speak|speaks|speaking|spoke|talk|talks|talking|say|says|saying|said|speech|voice|"
+                          r"voices|conversation|converse|chat|chats|chatting|whisper|whispers|whispering|shout|"
+                          r"shouts|shouting|announce|announces|announcing|narrat\w*|reads|reading)\b")
+# A caption that says there is no sound event: silence, or noise alone.
+NOTHING_WORDS = re.compile(r"\b(silence|silent|nothing|no sound|no other sound|quiet|noise|static|hiss|hissing|hum)\b")
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish", "it": "Italian", "de": "German",
+                  "pt": "Portuguese", "ru": "Russian", "ro": "Romanian", "ca": "Catalan", "bg": "Bulgarian",
+                  "be": "Belarusian", "el": "Greek", "da": "Danish", "lt": "Lithuanian", "nl": "Dutch"}
+SPEAKER_WORDS = {"man": "man", "men": "man", "male": "man", "guy": "man", "boy": "child", "woman": "woman",
+                 "women": "woman", "female": "woman", "lady": "woman", "girl": "child", "child": "child",
+                 "children": "child", "kid": "child", "kids": "child", "person": "person", "people": "person"}
 
 # ---------------------------------------------------------------------------------------------------------
 # Text metrics (pure functions; tests/test_dataset.py checks them on hand-made strings)
@@ -103,13 +120,73 @@ def _key(audio_id: str, task: str, instruction: str) -> str:
     return f"{audio_id}\t{task}\t{instruction}"
 
 
+def group_of(scene: dict[str, Any]) -> str:
+    """The row of the by-type table a scene (window) belongs to. Old scenes have no type: a scene, or empty."""
+    t = scene.get("type")
+    if t is None:
+        return "scene" if scene["events"] else "empty"
+    if scene.get("clip_seconds", 0.0) > WINDOW_SECONDS + 1e-6:
+        return "long"
+    return t
+
+
+def allowed_categories(scene: dict[str, Any], speech_cats: set[str]) -> set[str]:
+    """Categories a caption may name without inventing: the events, the background's labels, slivers cut by
+    the window's edge, and, where anyone speaks, every speech category (a man heard as a woman is a wrong
+    speaker, counted by the confusions, not a sound invented)."""
+    ok = {e["category"] for e in scene["events"]} | set(scene.get("edge") or [])
+    if scene.get("background"):
+        ok |= set(scene["background"].get("categories") or [])
+    if ok & speech_cats:
+        ok |= speech_cats
+    return ok
+
+
+def _languages(text: str, names: dict[str, str]) -> set[str]:
+    words = set(re.findall(r"[a-z]+", strip_quotes(text).lower()))
+    return {code for code, nm in names.items() if nm.lower() in words}
+
+
+def _speakers(text: str) -> set[str]:
+    return {SPEAKER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in SPEAKER_WORDS}
+
+
+class _Tally:
+    """Counters of one row of the by-type table."""
+
+    def __init__(self) -> None:
+        self.c: Counter = Counter()
+
+    def add(self, name: str, ok: bool | int, n: int = 1) -> None:
+        self.c[name + "_ok"] += int(ok)
+        self.c[name + "_n"] += n
+
+    def share(self, name: str) -> float | None:
+        n = self.c[name + "_n"]
+        return round(self.c[name + "_ok"] / n, 4) if n else None
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"windows": self.c["windows"], "captions": self.c["captions_n"]}
+        for name in ("named", "invented", "speech_detected", "language_named", "silence_said", "clean_single",
+                     "qa_presence", "qa_count", "qa_language", "qa_speaker"):
+            out[name] = self.share(name)
+            out[name + "_n"] = self.c[name + "_n"]
+        out["invented_per_caption"] = out.pop("invented")
+        out["captions_inventing"] = self.share("inventing")
+        return out
+
+
 def score(meta: dict[str, Any], records: list[dict[str, str]], predictions: dict[str, str],
           scene_ids: Iterable[str] | None = None) -> dict[str, Any]:
     """Metrics over the scenes in `scene_ids` (default: every scene of `records` with a caption prediction).
 
-    `predictions` maps _key(audio_id, task, instruction) -> the model's text.
+    `predictions` maps _key(audio_id, task, instruction) -> the model's text. The first keys are those of the
+    old scenes' table (unchanged); "by_type" has one row per clip type (GROUPS) and "confusions" the most
+    common (true category -> category named instead) pairs.
     """
     synonyms = {c: info["synonyms"] for c, info in meta["categories"].items()}
+    speech_cats = {c for c, info in meta["categories"].items() if info.get("kind") == "speech"}
+    lang_names = {**LANGUAGE_NAMES, **(meta.get("languages") or {})}
     scenes = {s["audio_id"]: s for s in meta["scenes"]}
     wanted = set(scene_ids) if scene_ids is not None else None
     by_scene: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -123,8 +200,14 @@ def score(meta: dict[str, Any], records: list[dict[str, str]], predictions: dict
     task_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # task -> [correct, total]
     answers: dict[str, Counter] = defaultdict(Counter)  # task -> reference answers, for the baseline
     unparsed: Counter = Counter()
+    tallies = {g: _Tally() for g in GROUPS}
+    confusions: Counter = Counter()
+    invented_cats: Counter = Counter()
     for audio_id, recs in by_scene.items():
         scene = scenes[audio_id]
+        rows = [tallies[group_of(scene)], tallies["all"]]
+        for t in rows:
+            t.c["windows"] += 1
         present = [e["category"] for e in scene["events"]]
         strict = all(e.get("holdout") != "segment" for e in scene["events"])
         cap = predictions.get(_key(audio_id, "caption", DESCRIBE_PROMPT))
@@ -142,6 +225,32 @@ def score(meta: dict[str, Any], records: list[dict[str, str]], predictions: dict
                     total_strict += 1
             mentions += len(found)
             false_mentions += len(found - set(present))
+            # By type
+            invented = found - allowed_categories(scene, speech_cats)
+            missed = [c for c in dict.fromkeys(present) if c not in found]
+            invented_cats.update(invented)
+            for c in missed:
+                wrong_speaker = (found - set(present)) & speech_cats if c in speech_cats else set()
+                for i in sorted(invented | wrong_speaker):
+                    confusions[(c, i)] += 1
+            speech = [e for e in scene["events"] if e.get("kind") == "speech" or e["category"] in speech_cats]
+            langs = {e["language"] for e in speech if e.get("language")}
+            nothing = not scene["events"] and not scene.get("background")
+            for t in rows:
+                t.c["captions_n"] += 1
+                t.add("named", sum(c in found for c in present), len(present))
+                t.add("invented", len(invented), 1)
+                t.add("inventing", bool(invented))
+                if speech:
+                    t.add("speech_detected", bool(SPEECH_WORDS.search(strip_quotes(cap).lower()) or found & speech_cats))
+                if langs:
+                    # English quoted word for word needs no name; every other language must be named.
+                    said = _languages(cap, lang_names) | ({"en"} if strip_quotes(cap) != cap else set())
+                    t.add("language_named", langs <= said)
+                if nothing:
+                    t.add("silence_said", not found and bool(NOTHING_WORDS.search(cap.lower())))
+                if scene.get("type", "scene") == "single" and present:
+                    t.add("clean_single", set(present) <= found and not invented)
         for r in recs:
             task = r["task"]
             if task not in SCORED_TASKS:
@@ -160,12 +269,21 @@ def score(meta: dict[str, Any], records: list[dict[str, str]], predictions: dict
                 ok = got is not None and got == parse_count(r["output"])
             elif task == "qa_speech":
                 ok = normalize_words(pred) == normalize_words(r["output"])
+            elif task == "qa_language":
+                want = _languages(r["output"], lang_names)
+                ok = bool(want) and _languages(pred, lang_names) == want
+            elif task == "qa_speaker":
+                want = _speakers(r["output"])
+                ok = bool(want) and _speakers(pred) == want
             else:  # order, loudness: the right source, and no other source of the scene
                 scene_syn = {c: synonyms[c] for c in present}
                 want = find_mentions(r["output"], scene_syn)
                 ok = bool(want) and find_mentions(pred, scene_syn) == want
             task_hits[task][0] += int(ok)
             task_hits[task][1] += 1
+            if task in ("qa_presence", "qa_count", "qa_language", "qa_speaker"):
+                for t in rows:
+                    t.add(task, ok)
 
     def share(a: int, b: int) -> float | None:
         return round(a / b, 4) if b else None
@@ -183,12 +301,16 @@ def score(meta: dict[str, Any], records: list[dict[str, str]], predictions: dict
     for task in SCORED_TASKS:
         ok, n = task_hits[task]
         top = answers[task].most_common(1)
-        baseline = share(top[0][1], n) if top and task in ("qa_presence", "qa_count") else None
+        baseline = share(top[0][1], n) if top and task in ("qa_presence", "qa_count", "qa_language") else None
         result[task] = {"accuracy": share(ok, n), "n": n, "unparsed": unparsed[task], "majority_baseline": baseline}
+    result["by_type"] = {g: t.row() for g, t in tallies.items() if t.c["windows"]}
+    result["confusions"] = [[a, b, n] for (a, b), n in confusions.most_common(20)]
+    result["invented_categories"] = [[c, n] for c, n in invented_cats.most_common(20)]
     return result
 
 
-def print_table(res: dict[str, Any], title: str, file=sys.stdout) -> None:
+def print_table(res: dict[str, Any], title: str, file=None) -> None:
+    file = file or sys.stdout
     def pct(v: float | None) -> str:
         return "   -  " if v is None else f"{100 * v:5.1f}%"
 
@@ -202,6 +324,11 @@ def print_table(res: dict[str, Any], title: str, file=sys.stdout) -> None:
         ("loudness (right source)", res["qa_loudness"]["accuracy"], res["qa_loudness"]["n"], None),
         ("speech exact match", res["qa_speech"]["accuracy"], res["qa_speech"]["n"], None),
     ]
+    if res.get("qa_language", {}).get("n"):
+        rows.append(("language question", res["qa_language"]["accuracy"], res["qa_language"]["n"],
+                     res["qa_language"]["majority_baseline"]))
+    if res.get("qa_speaker", {}).get("n"):
+        rows.append(("speaker question", res["qa_speaker"]["accuracy"], res["qa_speaker"]["n"], None))
     print(title, file=file)
     print(f"{'metric':34s} {'value':>7s} {'n':>6s} {'majority':>9s}", file=file)
     for label, v, n, base in rows:
@@ -209,6 +336,32 @@ def print_table(res: dict[str, Any], title: str, file=sys.stdout) -> None:
     fm = res["false_mentions_per_caption"]
     fm_text = "-" if fm is None else f"{fm:.2f}"
     print(f"{'false mentions per caption':34s} {fm_text:>7s} {res['captions']:6d}", file=file)
+    by_type = res.get("by_type") or {}
+    if not by_type:
+        return
+    cols = [("named", "named"), ("invented_per_caption", "invent/cap"), ("speech_detected", "speech"),
+            ("language_named", "language"), ("qa_count", "count"), ("qa_presence", "presence"),
+            ("silence_said", "silence"), ("clean_single", "clean")]
+    print("", file=file)
+    print(f"{'by clip type':30s} {'windows':>7s} " + " ".join(f"{h:>10s}" for _, h in cols), file=file)
+    for g in GROUPS:
+        row = by_type.get(g)
+        if not row:
+            continue
+        cells = []
+        for key, _ in cols:
+            v = row.get(key)
+            cells.append(f"{'-':>10s}" if v is None else (f"{v:10.2f}" if key == "invented_per_caption"
+                                                            else f"{100 * v:9.1f}%"))
+        print(f"{GROUP_TITLES[g]:30s} {row['windows']:7d} " + " ".join(cells), file=file)
+    print("(named: share of events named; invent/cap: categories named that are not in the clip, per caption; "
+          "speech: speech windows whose caption says someone speaks; language: ... names the language; silence: "
+          "empty windows said to be silence or noise; clean: single events named with nothing invented)", file=file)
+    if res.get("confusions"):
+        print("most common confusions (true -> named instead): " + "; ".join(
+            f"{a} -> {b} ({n})" for a, b, n in res["confusions"][:12]), file=file)
+    if res.get("invented_categories"):
+        print("most often invented: " + ", ".join(f"{c} ({n})" for c, n in res["invented_categories"][:12]), file=file)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -268,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="data/scenes", help="folder of build_scenes.py's output")
     ap.add_argument("--split", default="eval", choices=["eval", "eval_seen", "train"],
                     help="eval: held-out recordings (default); eval_seen: new scenes of training recordings")
-    ap.add_argument("--limit", type=int, help="only the first N scenes")
+    ap.add_argument("--limit", type=int, help="only the first N scenes (windows)")
+    ap.add_argument("--types", help="only these rows of the by-type table, e.g. single,speech (" + ", ".join(GROUPS[:-1])
+                    + ")")
     ap.add_argument("--device", help="cpu, cuda, ... (default: cuda when there is one)")
     ap.add_argument("--state-dtype", choices=["fp32", "model"],
                     help="the recurrent state of GPU decoding (default: sam's default)")
@@ -282,7 +437,11 @@ def main(argv: list[str] | None = None) -> None:
     data = Path(args.data)
     meta = json.loads((data / "scenes_meta.json").read_text())
     records = json.loads((data / f"{args.split}.json").read_text())
-    scene_list = [s for s in meta["scenes"] if s["split"] == args.split][: args.limit]
+    scene_list = [s for s in meta["scenes"] if s["split"] == args.split]
+    if args.types:
+        keep = {t.strip() for t in args.types.split(",")}
+        scene_list = [s for s in scene_list if group_of(s) in keep]
+    scene_list = scene_list[: args.limit]
     if args.predictions:
         preds = load_predictions(Path(args.predictions))
     else:
@@ -291,7 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     res = score(meta, records, preds, [s["id"] for s in scene_list])
     res.update(split=args.split, model=args.model, data=str(data))
     what = "held-out recordings" if args.split == "eval" else "training recordings, new scenes"
-    print_table(res, f"sam-tiny-scenes {args.split} ({res['scenes']} scenes, {what}); model: {args.model}")
+    unit = "windows of clips" if meta.get("mode") == "clips" else "scenes"
+    print_table(res, f"sam-tiny-scenes {args.split} ({res['scenes']} {unit}, {what}); model: {args.model}")
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
 
