@@ -680,7 +680,7 @@ CLIP_TYPES = ("single", "scene", "ambience", "speech", "empty")
 DEFAULT_MIX = {"single": 0.30, "scene": 0.22, "ambience": 0.12, "speech": 0.28, "empty": 0.08}
 # Lengths: short 0.3-5 s (most real clips of one sound), medium 5-10 s, ten (10 or 10.24 s, as AudioCaps and
 # the old scenes), long (one window more, up to --max-seconds; log-uniform, so most are under a minute).
-DEFAULT_LENGTHS = {"short": 0.40, "medium": 0.10, "ten": 0.35, "long": 0.15}
+DEFAULT_LENGTHS = {"short": 0.45, "medium": 0.12, "ten": 0.33, "long": 0.10}
 DEFAULT_RATES = {8000: 0.15, 11025: 0.10, 16000: 0.45, 22050: 0.12, 44100: 0.18}
 EMPTY_SILENT_SHARE = SILENT_SHARE
 IN_SHARE, IN_SECONDS = 0.5, 1.0  # an occurrence cut by a window edge counts there if this much of it is in
