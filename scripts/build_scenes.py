@@ -27,6 +27,12 @@ eval_seen.json, scenes_meta.json (ground truth per scene, and the categories wit
 evaluate.py). `eval` scenes use only held-out recordings (never in training); `eval_seen` scenes are new
 scenes of training recordings (covering the categories that have a single recording). A scene depends only
 on (--seed, split, index), never on --workers.
+
+`--mode clips` builds what users have instead (scripts/README.md): single events, scenes, real ambiences,
+speech and empty clips of 0.3 s to minutes through a recording chain (rates, gain, noise and ambience beds,
+room, telephone band, mp3/ogg, speed, pitch), cut into 10.24-s windows exactly as `sam describe` cuts a
+file, one example (one WAV of exactly that window's samples) per window. The default (`--mode scenes`) is
+the dataset above, unchanged, so that sam-tiny's figures can be measured again on the same scenes.
 """
 
 from __future__ import annotations

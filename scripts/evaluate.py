@@ -16,6 +16,11 @@ reports:
 Each is shown beside the majority-answer baseline of the same questions. "strict" repeats the naming score
 without scenes holding a held-out cut of a file whose other cut was in training (`holdout: "segment"`).
 
+On clips built with `build_scenes.py --mode clips` (one entry per 10.24-s window) it adds a table by clip type
+(single events, scenes, real ambiences, speech, empty, windows of long clips): sources named, invented
+sources per caption, speech detected, language named, counting, presence, silence or noise said, and the
+most common confusions. Old scenes are scored as before (their table and JSON keys are unchanged).
+
 `--predictions FILE` scores saved predictions (JSON lines from `--save-predictions`) without a model.
 """
 
