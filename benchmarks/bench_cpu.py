@@ -6,7 +6,7 @@ Random weights, float32, torch.inference_mode. Prints a markdown table (median o
 and, as a same-run reference, the time of one plain float32 matmul of the LM's in_proj shape, so figures
 from different machines can be compared as ratios.
 
-The decode step is timed both ways (sam_cli.cpu_decode): `exact` is the pure float32 reference step,
+The decode step is timed both ways (sam_cli.accel.cpu_decode): `exact` is the pure float32 reference step,
 `fast` the default CPU step with fp16 copies of in_proj / out_proj / lm_head (fp32 accumulation). Prefill is
 the same code in both modes (the copies serve only the step); the one-off cost of making the copies (on the
 first fast step) is reported too.
@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from sam_cli.cpu_decode import ENV as DECODE_ENV
-from sam_cli.encoder import EATConfig, EATEncoder
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.accel.cpu_decode import ENV as DECODE_ENV
+from sam_cli.models.encoder import EATConfig, EATEncoder
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
 
 def timed(fn, repeats: int) -> float:

@@ -6,7 +6,7 @@
 Random weights. Each model continues a random prompt of --prompt tokens (64 audio + 20 text in SAM) by --new
 greedy tokens. Per-step time = (T(new tokens) - T(1 token)) / (new - 1): both runs do the same prefill, so
 the difference is decoding only, measured the same way for all three (the fastest of --repeats after warm-up).
-- ours: sam_cli.cuda_graphs.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
+- ours: sam_cli.decoding.generate.greedy_tokens (fused-kernel prefill, CUDA-graph decode, EOS check every 8
   tokens); also the graph replay alone, and each decode variant's time (GraphDecoder.variant_ms: every
   variant is built and the fastest kept, SAM_GRAPH_VARIANT=timed, unless set otherwise; "rule" in the
   JSON is the variant `sam` builds without timing, and the table marks a row where it is not the fastest). With
@@ -33,7 +33,7 @@ from unittest.mock import patch
 
 import torch
 
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
 SIZES = {  # Mamba-2 (d_model, n_layer) and the Pythia model of about the same size (hidden, layers, heads)
     "tiny": ((256, 2), ("tiny", 256, 2, 4)),  # smoke tests of this script (e.g. on the CPU: --device cpu)
@@ -138,7 +138,7 @@ def add_kernel_bench_args(ap: argparse.ArgumentParser) -> None:
 
 def start_kernel_bench() -> float:
     """Stop unless the GPU kernels are here; the copy rate (GB/s), printed as the log's first JSON line."""
-    from sam_cli import kernels
+    from sam_cli.accel import kernels
 
     if not kernels.available():
         raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
@@ -177,27 +177,27 @@ def graph_ms_under(lm: Mamba2LMHeadModel, batch: int, settings: list[tuple[str, 
     """Graph replay time (ms a step) of a decoder built afresh under each setting, given as (label, make)
     pairs: make() returns a context manager that changes a kernel choice of triton_decode while it is
     entered. A kernel's time in isolation (bench_ssm_tiles.py, bench_gemv.py) is not its time inside the
-    PDL chain. state_dtype: as for FastMamba2.decoder (None: fp32)."""
-    from sam_cli.fast_mamba2 import fast_lm_for
+    PDL chain. state_dtype: as for GraphDecoders.get (None: fp32)."""
+    from sam_cli.accel.select import graph_decoders
 
-    fast = fast_lm_for(lm)
+    decoders = graph_decoders(lm)
     out: dict[str, Any] = {}
     for label, make in settings:
         try:
             with make():
-                fast.decoders.clear()
-                dec = fast.decoder(batch, state_dtype)
+                decoders.clear()
+                dec = decoders.get(batch, state_dtype)
                 dec.replay()
                 ms = min(sync_time(lambda: [dec.replay() for _ in range(10)]) for _ in range(3)) * 1e3 / (10 * dec.steps)
                 out[label] = {"graph_ms_per_step": ms, "variant": dec.variant}
         finally:
-            fast.decoders.clear()
+            decoders.clear()
     return out
 
 
 def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Callable[[], Any]]]:
     """Settings for graph_ms_under: each conv+SSM tile for small batches (triton_decode.SMALL_BATCH_TILE)."""
-    from sam_cli import triton_decode as T
+    from sam_cli.accel import triton_decode as T
 
     return [(tile_label(t), lambda t=t: patch.object(T, "SMALL_BATCH_TILE", t)) for t in tiles]
 
@@ -205,7 +205,7 @@ def small_tile_settings(tiles: list[tuple[int, int, int]]) -> list[tuple[str, Ca
 def large_tile_settings(tiles: list[tuple[int, ...]]) -> list[tuple[str, Callable[[], Any]]]:
     """Settings for graph_ms_under at large batch: the library variant, then the hybrid one with each conv+SSM
     tile (triton_decode.LARGE_BATCH_TILE)."""
-    from sam_cli import triton_decode as T
+    from sam_cli.accel import triton_decode as T
 
     def variant(name: str, tile: tuple[int, ...] | None = None) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
@@ -222,7 +222,7 @@ def gemv_tile_settings(lm: Mamba2LMHeadModel, matrix: str, tiles: list[tuple[int
                        ) -> list[tuple[str, Callable[[], Any]]]:
     """Settings for graph_ms_under: each GEMV tile for the model's in_proj, out_proj or lm_head
     (triton_decode.GEMV_TILES)."""
-    from sam_cli import triton_decode as T
+    from sam_cli.accel import triton_decode as T
 
     w = lm.lm_head.weight if matrix == "lm_head" else getattr(lm.backbone.layers[0].mixer, matrix).weight
     key = ("gated" if matrix == "out_proj" else "rmsnorm", w.shape[0], w.shape[1])
@@ -235,16 +235,16 @@ def param_bytes(model: torch.nn.Module) -> int:
 
 def bench_ours(lm: Mamba2LMHeadModel, ids: torch.Tensor, new: int, repeats: int, state: str = "fp32"
                ) -> dict[str, Any]:
-    from sam_cli.cuda_graphs import greedy_tokens
-    from sam_cli.fast_mamba2 import fast_lm_for
+    from sam_cli.accel.select import graph_decoders
+    from sam_cli.decoding.generate import greedy_tokens
 
-    fast = fast_lm_for(lm)
+    decoders = graph_decoders(lm)
     b = ids.shape[0]
     sdt = None if state == "fp32" else lm.dtype
-    fast.decoders.clear()  # one decoder (one static state) at a time
-    build = sync_time(lambda: fast.decoder(b, sdt))
-    dec = fast.decoder(b, sdt)
-    s = per_step(lambda n: greedy_tokens(fast, ids, n, state_dtype=sdt), new, repeats)
+    decoders.clear()  # one decoder (one static state) at a time
+    build = sync_time(lambda: decoders.get(b, sdt))
+    dec = decoders.get(b, sdt)
+    s = per_step(lambda n: greedy_tokens(lm, ids, n, state_dtype=state), new, repeats)
     # The graph alone: STEPS_PER_GRAPH steps a replay, no host work.
     dec.replay()
     graph_ms = sync_time(lambda: [dec.replay() for _ in range(10)]) * 1e3 / (10 * dec.steps)
@@ -268,7 +268,9 @@ def upstream_model(lm: Mamba2LMHeadModel, device: str = "cuda") -> torch.nn.Modu
 
 def release(lm: Mamba2LMHeadModel) -> None:
     """Free a model and its fast-path copy before the next size."""
-    lm.__dict__.pop("_sam_fast", None)
+    from sam_cli.accel import select
+
+    select.clear(lm)
     gc.collect()
     torch.cuda.empty_cache()
 

@@ -9,7 +9,7 @@ guard are switched off, so random weights cannot stop early and flatter the numb
 1. describe latency, batch 1: fbank + encoder / prefill / decode (generate()'s Timings), median of 5, the
    encoder and the prefill replayed from their CUDA graphs (a long-lived process); and the encode, prefill
    and total with both eager (a one-off describe).
-2. throughput: sam_cli.batch.run_windows (what `sam batch` runs per batch: GPU fbank, encoder, grouped
+2. throughput: sam_cli.batch.runner.run_windows (what `sam batch` runs per batch: GPU fbank, encoder, grouped
    prefill, CUDA-graph decode, detokenise) on in-memory windows; clips/s and the mean GPU utilisation
    (NVML, sampled every 20 ms). With --files, also `run_batch` over that many WAV files on disk (decoding
    threads or processes, resumable output) at the largest batch, for the 130M shape: the whole run's rate
@@ -36,15 +36,16 @@ from unittest.mock import patch
 import torch
 
 from sam_cli import audio as A
-from sam_cli import cuda_graphs, inference
-from sam_cli.batch import run_batch, run_windows
-from sam_cli.connector import ConnectorConfig
-from sam_cli.encoder import EATConfig
-from sam_cli.generate import DecodeOptions, Timings, generate
-from sam_cli.inference import describe, encode_windows, prompt_ids
-from sam_cli.mamba2 import Mamba2Config
-from sam_cli.model import SAM, SAMConfig
-from sam_cli.tokenizer import train_tokenizer
+from sam_cli.accel import cuda_graphs, select
+from sam_cli.batch.runner import run_batch, run_windows
+from sam_cli.models.connector import ConnectorConfig
+from sam_cli.models.encoder import EATConfig
+from sam_cli.decoding.options import DecodeOptions, Timings
+from sam_cli.decoding.generate import generate
+from sam_cli.tasks import describe, encode_windows, prompt_ids
+from sam_cli.models.mamba2 import Mamba2Config
+from sam_cli.models.sam import SAM, SAMConfig
+from sam_cli.models.tokenizer import train_tokenizer
 
 SIZES = {"130m": (768, 24), "780m": (1536, 48), "2.7b": (2560, 64), "tiny": (256, 2)}
 SR = 16000
@@ -136,7 +137,7 @@ def latency(model: SAM, opts: DecodeOptions, pool: list[torch.Tensor], repeats: 
     once()
     rows = [once() for _ in range(repeats)]
     med = [statistics.median(r[k] for r in rows) * 1e3 for k in range(4)]
-    with patch.object(cuda_graphs, "PREFILL_GRAPH_SIZE", 0), patch.object(inference, "ENCODE_GRAPH_ROWS", 0):
+    with patch.object(cuda_graphs, "PREFILL_GRAPH_SIZE", 0), patch.object(select, "ENCODE_GRAPH_ROWS", 0):
         eager = [once() for _ in range(repeats)]
     return {"prompt_tokens": model.cfg.num_audio_tokens + len(ids), "encode_ms": med[0], "prefill_ms": med[1],
             "decode_ms": med[2], "total_ms": med[3], "decode_ms_per_token": med[2] / (opts.max_new_tokens - 1),
@@ -284,7 +285,8 @@ def main() -> None:
             r["memory"] = guarded(lambda: memory(model, opts, pool, [int(x) for x in args.memory_seconds.split(",")]))
         res["sizes"][size] = r
         print(json.dumps({size: r}), flush=True)
-        model.lm.__dict__.pop("_sam_fast", None)
+        select.clear(model.lm)
+        select.clear(model)
         del model
         gc.collect()
         torch.cuda.empty_cache()

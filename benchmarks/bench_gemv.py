@@ -67,7 +67,7 @@ def matrices(size: str, rows: int, dtype=torch.bfloat16) -> dict[str, tuple[int,
 
 
 def ours(name: str, tile=None):
-    from sam_cli import triton_decode as T
+    from sam_cli.accel import triton_decode as T
 
     if name == "out_proj":
         return lambda a: T.gated_norm_gemv_add(a["y"], a["z"], a["gw"], a["w"], EPS, a["r"], tile=tile)
@@ -84,7 +84,7 @@ def cublas(name: str):
 
 
 def kernel_of(name: str):
-    from sam_cli import triton_decode as T
+    from sam_cli.accel import triton_decode as T
 
     return T._gated_norm_gemv_add_kernel if name == "out_proj" else T._rmsnorm_gemv_kernel
 
@@ -98,7 +98,7 @@ def main() -> None:
     add_kernel_bench_args(ap)
     a = ap.parse_args()
     bw = start_kernel_bench()
-    from sam_cli import triton_decode as T  # needs Triton and a GPU: imported once they are known to be here
+    from sam_cli.accel import triton_decode as T  # needs Triton and a GPU: imported once they are known to be here
     results = []
     for size in a.sizes.split(","):
         for name, (n_out, k_in, make) in matrices(size, a.rows).items():

@@ -1,4 +1,4 @@
-"""Eager against CUDA-graph replay (sam_cli.shape_graphs) for the prefill and the audio encoder, same run.
+"""Eager against CUDA-graph replay (sam_cli.accel.shape_graphs) for the prefill and the audio encoder, same run.
 
     python benchmarks/bench_graphs.py [--sizes 130m,2.7b] [--batches 1,8,64,256] [--prompt 84]
                                       [--encoder-batches 1,8,16,64] [--json out.json]
@@ -9,10 +9,10 @@ Random weights, bf16.
   once captured); and the eager forward through mamba_chunk_scan_combined as a whole (its state passing
   included) against kernels' one-chunk path, for prompts of one chunk.
 - encoder: SAM.encode_audio (EAT-base, 12 x 768, + the concat connector) on 10-s clips' fbank, eager
-  against its graph (sam_cli.inference._encode_audio once captured).
+  against its graph (accel.select.encode_fn once captured).
 Each is the median of --repeats wall-clock runs synchronised at both ends; also the capture's one-off cost
 and the memory the graph keeps (its private pool). Every row is captured here, whatever the size limits
-(cuda_graphs.PREFILL_GRAPH_SIZE, inference.ENCODE_GRAPH_ROWS) say, so the table shows where a graph stops
+(cuda_graphs.PREFILL_GRAPH_SIZE, select.ENCODE_GRAPH_ROWS) say, so the table shows where a graph stops
 paying.
 """
 
@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_decode import DTYPES, SIZES, emit, markdown_table, median_time, sync  # noqa: E402
 
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel  # noqa: E402
-from sam_cli.shape_graphs import ShapeGraphs  # noqa: E402
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel  # noqa: E402
+from sam_cli.accel.shape_graphs import ShapeGraphs  # noqa: E402
 
 
 def eager_vs_graph(eager: Callable[[], Any], graphs: ShapeGraphs, graphed: Callable[[], Any], key: tuple,
@@ -54,13 +54,13 @@ def eager_vs_graph(eager: Callable[[], Any], graphs: ShapeGraphs, graphed: Calla
 
 
 def bench_prefill(lm: Mamba2LMHeadModel, batch: int, prompt: int, repeats: int) -> dict[str, Any]:
-    import sam_cli.cuda_graphs as G
-    from sam_cli import kernels
-    from sam_cli.fast_mamba2 import fast_lm_for
+    import sam_cli.accel.cuda_graphs as G
+    from sam_cli.accel import kernels
+    from sam_cli.accel.select import graph_decoders
 
-    fast = fast_lm_for(lm)
-    fast.decoders.clear()
-    dec = fast.decoder(batch)
+    decoders = graph_decoders(lm)
+    decoders.clear()
+    dec = decoders.get(batch)
     x = torch.randn(batch, prompt, lm.cfg.d_model, device="cuda", dtype=lm.dtype)
     try:
         with patch.object(kernels._lib(), "one_chunk", None):  # mamba_chunk_scan_combined, state passing included
@@ -69,18 +69,19 @@ def bench_prefill(lm: Mamba2LMHeadModel, batch: int, prompt: int, repeats: int) 
             return {"tokens": batch * prompt, **combined, **eager_vs_graph(
                 lambda: dec._prefill_eager(x), dec.prefill_graphs, lambda: dec.prefill(x), ShapeGraphs.key(x), repeats)}
     finally:
-        fast.decoders.clear()
+        decoders.clear()
 
 
 def bench_encoder(model: Any, batch: int, repeats: int) -> dict[str, Any]:
-    import sam_cli.inference as I
+    from sam_cli.accel import select
 
     feats = torch.randn(batch, 1, model.cfg.target_length, 128, device="cuda")
-    model.__dict__.pop("_sam_encode_graphs", None)
-    with patch.object(I, "ENCODE_GRAPH_ROWS", 1 << 30):
-        I._encode_audio(model, feats)  # eager: makes the cache; the first graphed() call below captures
-        graphs = model.__dict__["_sam_encode_graphs"][1]
-        return eager_vs_graph(lambda: model.encode_audio(feats), graphs, lambda: I._encode_audio(model, feats),
+    select.clear(model)
+    with patch.object(select, "ENCODE_GRAPH_ROWS", 1 << 30):
+        encode = select.encode_fn(model)
+        encode(feats)  # eager: makes the cache; the first graphed() call below captures
+        graphs = select.cached(model)["encode"]
+        return eager_vs_graph(lambda: model.encode_audio(feats), graphs, lambda: encode(feats),
                               ShapeGraphs.key(feats), repeats)
 
 
@@ -105,7 +106,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    from sam_cli import kernels
+    from sam_cli.accel import kernels
 
     if not kernels.available():
         raise SystemExit(f"needs the GPU kernels: {kernels.why_unavailable()}")
@@ -127,7 +128,9 @@ def main() -> None:
         for b in map(int, args.batches.split(",")):
             guarded({"size": size, "batch": b, "prompt": args.prompt}, lambda: bench_prefill(lm, b, args.prompt,
                                                                                              args.repeats))
-        lm.__dict__.pop("_sam_fast", None)
+        from sam_cli.accel import select
+
+        select.clear(lm)
         del lm
         gc.collect()
         torch.cuda.empty_cache()

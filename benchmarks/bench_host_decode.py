@@ -3,7 +3,7 @@
     python benchmarks/bench_host_decode.py [--files 256] [--workers 0,1,2,8]     # threads, then processes
 
 On a GPU, `sam batch` computes fbank on the device, so the host's job per clip is reading, converting and
-windowing the file (sam_cli.batch.decode_events, threads). This measures that alone, with the CPU time a
+windowing the file (sam_cli.batch.workers.decode_events, threads). This measures that alone, with the CPU time a
 clip costs: if the threads' total rate is near the GPU's clips/s, the host is the limit.
 """
 
@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 
 from sam_cli import audio as A
-from sam_cli.batch import decode_events
+from sam_cli.batch.workers import decode_events
 
 
 def main() -> None:

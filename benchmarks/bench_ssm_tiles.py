@@ -3,12 +3,12 @@
     python benchmarks/bench_ssm_tiles.py [--sizes 130m,2.7b] [--batches 1,4,16,64,256] [--json out.json]
 
 For each model shape, batch and SSM-state dtype (fp32, bf16) it times one layer's update
-(`sam_cli.triton_decode.conv_ssm_step`) for each (rows, chunks, warps) tile in --tiles, and the library
+(`sam_cli.accel.triton_decode.conv_ssm_step`) for each (rows, chunks, warps) tile in --tiles, and the library
 pair the "library" decode variant runs (causal_conv1d_update + selective_state_update). Layers are rotated
 over enough buffers that the state does not stay in L2, and each timing is a CUDA graph of --calls
 updates (no host launch cost), median of --repeats. "GB/s" counts the state read and written once; the
 device-to-device copy rate measured at the start is the ceiling. The table marks the fastest tile of each
-row; sam_cli/triton_decode.py's SMALL_BATCH_TILE, LARGE_BATCH_TILE and LARGE_BATCH_FROM are set from it.
+row; sam_cli/accel/triton_decode.py's SMALL_BATCH_TILE, LARGE_BATCH_TILE and LARGE_BATCH_FROM are set from it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 
 import torch
 
-from sam_cli import kernels
-from sam_cli import triton_decode as T
+from sam_cli.accel import kernels
+from sam_cli.accel import triton_decode as T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_decode import (add_kernel_bench_args, emit, graph_time, markdown_table, parse_tiles, save_json,  # noqa: E402

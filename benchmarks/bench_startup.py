@@ -103,7 +103,7 @@ def random_130m(folder: Path, device: str) -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_e2e
 
-    from sam_cli.checkpoint import save_checkpoint
+    from sam_cli.store.checkpoint import save_checkpoint
 
     bench_e2e.DEVICE = device
     model = bench_e2e.build("130m")

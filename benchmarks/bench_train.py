@@ -24,10 +24,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sam_cli.connector import ConnectorConfig  # noqa: E402
-from sam_cli.encoder import EATConfig  # noqa: E402
-from sam_cli.mamba2 import Mamba2Config  # noqa: E402
-from sam_cli.model import IGNORE_INDEX, SAM, SAMConfig  # noqa: E402
+from sam_cli.models.connector import ConnectorConfig  # noqa: E402
+from sam_cli.models.encoder import EATConfig  # noqa: E402
+from sam_cli.models.mamba2 import Mamba2Config  # noqa: E402
+from sam_cli.models.sam import IGNORE_INDEX, SAM, SAMConfig  # noqa: E402
 from sam_cli.train.build import count, set_trainable  # noqa: E402
 from sam_cli.train.config import StagePlan  # noqa: E402
 

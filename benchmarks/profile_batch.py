@@ -24,8 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_e2e import SR, build  # noqa: E402
 
 from sam_cli import audio as A  # noqa: E402
-from sam_cli.generate import DecodeOptions, Timings, generate  # noqa: E402
-from sam_cli.inference import encode_windows, prompt_ids  # noqa: E402
+from sam_cli.decoding.options import DecodeOptions, Timings  # noqa: E402
+from sam_cli.decoding.generate import generate
+from sam_cli.tasks import encode_windows, prompt_ids  # noqa: E402
 
 
 def phase_kernels(prof, ranges: dict[str, tuple[int, int]]) -> dict[str, dict[str, list[float]]]:

@@ -4,7 +4,7 @@
 
 For each shape and batch it profiles (torch.profiler, CUPTI kernel records, which also see the kernels
 inside CUDA-graph replays):
-- ours, each decode variant (library / hybrid / fused, see sam_cli/cuda_graphs.py) on its own graph:
+- ours, each decode variant (library / hybrid / fused, see sam_cli/accel/cuda_graphs.py) on its own graph:
   replays of STEPS_PER_GRAPH steps;
 - upstream, mamba_ssm's generate(cg=True): the kernels of a 33-token run minus those of a 1-token run,
   over 32, which leaves the decode steps (both runs do the same prefill).
@@ -33,7 +33,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_decode import measure_bandwidth, release, upstream_model  # noqa: E402
@@ -68,10 +68,10 @@ def summarise(per_step: dict[str, tuple[float, float]], wall_us: float, matrix_b
 
 
 def profile_ours(lm: Mamba2LMHeadModel, batch: int, variant: str, bw: float, trace: str | None) -> dict[str, Any]:
-    from sam_cli.cuda_graphs import GraphDecoder
-    from sam_cli.fast_mamba2 import fast_lm_for
+    from sam_cli.accel.cuda_graphs import GraphDecoder
+    from sam_cli.accel.select import fused_view
 
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     dec = GraphDecoder(fast, batch, variants=(variant,))
     if dec.variant != variant:
         return {"error": f"variant {variant} did not build: {dec.variant_ms}"}
@@ -199,7 +199,7 @@ def main() -> None:
             with torch.device("cuda"):
                 lm = Mamba2LMHeadModel(cfg, dtype=torch.bfloat16).eval()
             for batch in map(int, args.batches.split(",")):
-                from sam_cli.triton_decode import MAX_GEMV_ROWS
+                from sam_cli.accel.triton_decode import MAX_GEMV_ROWS
 
                 variants = [v for v in args.variants.split(",") if v != "fused" or batch <= MAX_GEMV_ROWS]
                 for who in variants + ([] if args.skip_upstream else ["upstream"]):
@@ -229,7 +229,7 @@ def main() -> None:
 def autotuned() -> dict[str, dict[str, str]]:
     """The configs the autotuner picked for each key of our Triton decode kernels (what ran above)."""
     try:
-        from sam_cli import triton_decode as T
+        from sam_cli.accel import triton_decode as T
     except Exception:  # noqa: BLE001 - no Triton: nothing was tuned
         return {}
     out = {}

@@ -1,6 +1,6 @@
 """sam: local audio captioning and audio question answering with SAM (EAT + Mamba-2).
 
-The public API (DESIGN §13) is small, like whisper's:
+The public API (docs/design.md §13) is small, like whisper's:
 
     import sam_cli
     model = sam_cli.load_model("sam-tiny")                     # bundled, a Hub id[@rev], or a folder
@@ -55,8 +55,8 @@ def resolve_dtype(dtype=None, device=None):
 
 def load_model(name_or_path: str | None = None, device=None, dtype=None):
     """The SAM model (with its tokenizer as `.tokenizer`), ready for generation."""
-    from sam_cli.checkpoint import load_checkpoint
-    from sam_cli.hub import resolve_model
+    from sam_cli.store.checkpoint import load_checkpoint
+    from sam_cli.store.hub import resolve_model
 
     device = resolve_device(device)
     return load_checkpoint(resolve_model(name_or_path), device=device, dtype=resolve_dtype(dtype, device))
@@ -64,38 +64,38 @@ def load_model(name_or_path: str | None = None, device=None, dtype=None):
 
 def load_language_model(path, device=None, dtype=None):
     """A Mamba-2 LM from a `state-spaces/mamba2-*` style folder: `lm(input_ids [B, L])` -> logits [B, L, V]."""
-    from sam_cli.load_mamba2 import load_language_model as _load
+    from sam_cli.store.mamba2_files import load_language_model as _load
 
     return _load(path, device=device, dtype=dtype)
 
 
 def load_audio_encoder(path, device=None, dtype=None):
     """EAT from a Hub-style folder or a weights file (either key format): `enc(fbank)` -> [B, 1 + N, D]."""
-    from sam_cli.load_eat import load_audio_encoder as _load
+    from sam_cli.store.eat_files import load_audio_encoder as _load
 
     return _load(path, device=device, dtype=dtype)
 
 
 def describe(model, audio, prompt=None, **kw):
-    from sam_cli.inference import describe as _describe
+    from sam_cli.tasks import describe as _describe
 
     return _describe(model, audio, prompt, **kw)
 
 
 def ask(model, audio, question, **kw):
-    from sam_cli.inference import ask as _ask
+    from sam_cli.tasks import ask as _ask
 
     return _ask(model, audio, question, **kw)
 
 
 def choose(model, audio, question, choices, **kw):
-    from sam_cli.inference import choose as _choose
+    from sam_cli.tasks import choose as _choose
 
     return _choose(model, audio, question, choices, **kw)
 
 
 def classify(model, audio, labels=None, top_k=5, **kw):
-    from sam_cli.inference import classify as _classify
+    from sam_cli.tasks import classify as _classify
 
     return _classify(model, audio, labels, top_k, **kw)
 

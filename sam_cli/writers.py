@@ -26,6 +26,29 @@ from sam_cli.errors import SamError, UsageError
 
 Record = dict[str, Any]
 
+def caption_record(file: str, segments: Sequence[Any], *, task: str, prompt: str, model: str,
+                   duration: float | None = None) -> Record:
+    """A caption / answer record from a clip's segments (objects with start, end and text: tasks.Segment)."""
+    return {"file": file, "duration": round(segments[-1].end if duration is None else duration, 3), "task": task,
+            "prompt": prompt, "text": " ".join(s.text for s in segments if s.text).strip(),
+            "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in segments],
+            "model": model}
+
+
+def choices_record(file: str, prompt: str, ranked: Sequence[tuple[str, float]], model: str) -> Record:
+    return {"file": file, "task": "choose", "prompt": prompt, "answer": ranked[0][0],
+            "choices": [{"choice": c, "prob": round(p, 4)} for c, p in ranked], "model": model}
+
+
+def labels_record(file: str, tags: Sequence[tuple[str, float]], model: str) -> Record:
+    return {"file": file, "task": "classify", "labels": [{"label": n, "score": round(s, 4)} for n, s in tags],
+            "model": model}
+
+
+def error_record(file: str, error: str) -> Record:
+    return {"file": file, "error": error}
+
+
 EXTENSIONS = {"text": "txt", "json": "json", "jsonl": "jsonl", "csv": "csv", "tsv": "tsv", "srt": "srt", "vtt": "vtt"}
 FORMATS = tuple(EXTENSIONS)
 SUBTITLE_FORMATS = ("srt", "vtt")  # timed captions of one clip: describe / ask, one file per clip

@@ -381,7 +381,7 @@ def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dic
     sys.path.append(str(Path(__file__).resolve().parent.parent))
     import sam_cli
     from sam_cli import audio as sam_audio
-    from sam_cli.generate import DecodeOptions
+    from sam_cli.decoding.options import DecodeOptions
 
     model = sam_cli.load_model(model_path, device=device)
     kw = {} if state_dtype is None else {"opts": DecodeOptions(state_dtype=state_dtype)}

@@ -6,7 +6,7 @@
 Both commands score candidates the user typed instead of generating. Two scorings, same model, same run:
 - "typed": each candidate exactly as typed, as the whole answer (mean log-probability per token with EOS);
   labels under the describe prompt. What sam did before its answer spellings (2026-12-02).
-- "now": what `sam_cli.inference` does: each candidate also in its answer spelling ("twice" -> "Twice.",
+- "now": what `sam_cli.tasks` does: each candidate also in its answer spelling ("twice" -> "Twice.",
   "dog barking" -> "Dog barking"), the best spelling; labels under the classification prompt, scored as
   the next item of the tag list at its start and after each comma of the list the model writes.
 
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
 
     import sam_cli
-    from sam_cli import inference as I
-    from sam_cli.generate import score_candidates
+    from sam_cli import tasks as I
+    from sam_cli.decoding.scoring import score_candidates
 
     model = sam_cli.load_model(a.model)
     data = Path(a.data)

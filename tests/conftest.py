@@ -21,10 +21,10 @@ CAPTIONS = [
 
 
 def tiny_config(connector: str = "concat", lora_rank: int = 4, num_classes: int = 5, labels=None):
-    from sam_cli.connector import ConnectorConfig
-    from sam_cli.encoder import EATConfig
-    from sam_cli.mamba2 import Mamba2Config
-    from sam_cli.model import SAMConfig
+    from sam_cli.models.connector import ConnectorConfig
+    from sam_cli.models.encoder import EATConfig
+    from sam_cli.models.mamba2 import Mamba2Config
+    from sam_cli.models.sam import SAMConfig
 
     return SAMConfig(
         encoder=EATConfig(embed_dim=32, depth=2, num_heads=2, num_classes=num_classes, max_length=64),
@@ -37,8 +37,8 @@ def tiny_config(connector: str = "concat", lora_rank: int = 4, num_classes: int 
 
 
 def build_tiny_model(seed: int = 0, **kw):
-    from sam_cli.model import SAM
-    from sam_cli.tokenizer import train_tokenizer
+    from sam_cli.models.sam import SAM
+    from sam_cli.models.tokenizer import train_tokenizer
 
     torch.manual_seed(seed)
     texts = CAPTIONS + ["### Instruction:", "### Response:", "Close-ended question: Write an audio caption "
@@ -47,7 +47,7 @@ def build_tiny_model(seed: int = 0, **kw):
     model = SAM(tiny_config(**kw))
     if model.cfg.lora_rank:
         # A trained adapter is not zero; make it count so save/load must carry it.
-        from sam_cli.lora import lora_layers
+        from sam_cli.models.lora import lora_layers
 
         for layer in lora_layers(model):
             torch.nn.init.normal_(layer.lora_B, std=0.02)
@@ -58,7 +58,7 @@ def build_tiny_model(seed: int = 0, **kw):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random tiny SAM saved in the real checkpoint format (config.json, model.safetensors, tokenizer.json)."""
-    from sam_cli.checkpoint import save_checkpoint
+    from sam_cli.store.checkpoint import save_checkpoint
 
     model = build_tiny_model()
     return save_checkpoint(model, model.tokenizer, tmp_path_factory.mktemp("ckpt") / "tiny-sam")

@@ -1,4 +1,4 @@
-"""The audio front end: decoding, windows and EAT's fbank features (DESIGN.md §2, §3)."""
+"""The audio front end: decoding, windows and EAT's fbank features (docs/design.md §2, §3)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 import torchaudio
 
 from sam_cli import audio
+from sam_cli.audio import load as audio_load
 from sam_cli.audio import fbank, iter_windows, load_audio, split_windows
 from sam_cli.errors import AudioError
 
@@ -27,7 +28,7 @@ PAD_VALUE = float((torch.zeros(()) - (-4.268)) / (2 * 4.569))  # computed in flo
 
 
 def kaldi_reference(wav: torch.Tensor, target_length: int = 1024) -> torch.Tensor:
-    """DESIGN §3 written out literally, as EAT's own preprocessing does it."""
+    """docs/design.md §3 written out literally, as EAT's own preprocessing does it."""
     wav = wav - wav.mean()
     mel = torchaudio.compliance.kaldi.fbank(
         wav[None], htk_compat=True, sample_frequency=16000, use_energy=False, window_type="hanning",
@@ -411,7 +412,7 @@ def test_iter_windows_equals_split_windows(tmp_path, rate):
 
 def test_iter_windows_streams_with_small_blocks(tmp_path, monkeypatch):
     # Blocks much smaller than a window exercise the buffering; the result must not change.
-    monkeypatch.setattr(audio, "_BLOCK_FRAMES", 1000)
+    monkeypatch.setattr(audio_load, "_BLOCK_FRAMES", 1000)
     path = tmp_path / "x.wav"
     sf.write(path, _band_limited_signal(44100, 2.0, 5000.0), 44100)
     expected = split_windows(load_audio(path), 0.5)
@@ -430,7 +431,7 @@ def test_streaming_reads_only_what_the_window_needs():
             read.append(i)
             yield torch.full((4410,), 0.01 * (i % 7))
 
-    windows = audio._resampled_windows(blocks(), 44100, 16000, 163840)
+    windows = audio_load._resampled_windows(blocks(), 44100, 16000, 163840)
     first = next(windows)
     assert first[:2] == (0, 163840) and len(first[2]) == 163840
     assert len(read) * 4410 < 451584 + 2 * 4410 + 2000  # one window of input, a block, filter context

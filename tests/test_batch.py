@@ -17,18 +17,12 @@ import torch
 
 from conftest import tone
 from sam_cli import audio as A
-from sam_cli.batch import (
-    decode_events,
-    find_audio_files,
-    parse_shard,
-    run_batch,
-    run_windows,
-    shard_from_env,
-    shard_output,
-)
+from sam_cli.batch.files import find_audio_files, parse_shard, shard_from_env, shard_output
+from sam_cli.batch.runner import run_batch, run_windows
+from sam_cli.batch.workers import decode_events
 from sam_cli.errors import SamError, UsageError
-from sam_cli.generate import DecodeOptions
-from sam_cli.inference import describe
+from sam_cli.decoding.options import DecodeOptions
+from sam_cli.tasks import describe
 from sam_cli.writers import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +31,7 @@ OPTS = DecodeOptions(max_new_tokens=6)
 
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
-    from sam_cli.checkpoint import load_checkpoint
+    from sam_cli.store.checkpoint import load_checkpoint
 
     return load_checkpoint(tiny_model_dir)
 
@@ -116,7 +110,7 @@ def _events(files, **kw) -> dict[int, list[tuple]]:
 
 
 def test_decoding_processes_send_16_bit_audio_as_int16_when_exact():
-    from sam_cli.batch import pack_samples, unpack_samples
+    from sam_cli.batch.workers import pack_samples, unpack_samples
 
     pcm = np.array([-32768, -1, 0, 1, 12345, 32767], dtype=np.int16)
     x = pcm.astype(np.float32) / 32768  # what reading a 16-bit file gives
@@ -168,7 +162,7 @@ def test_a_decoding_process_that_dies_stops_the_run_with_a_clear_error(tmp_path)
 ORPHAN = """
 import sys, time, multiprocessing
 from pathlib import Path
-from sam_cli.batch import decode_events
+from sam_cli.batch.workers import decode_events
 if __name__ == "__main__":
     gen = decode_events([Path(sys.argv[1])] * 500, 2, 10.24, 2, processes=True)
     next(gen)
@@ -355,9 +349,9 @@ def test_refuses_an_output_it_did_not_write(model, tmp_path):
 CHILD = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the test runner ignores SIGINT
-from sam_cli.batch import run_batch
-from sam_cli.checkpoint import load_checkpoint
-from sam_cli.generate import DecodeOptions
+from sam_cli.batch.runner import run_batch
+from sam_cli.store.checkpoint import load_checkpoint
+from sam_cli.decoding.options import DecodeOptions
 model = load_checkpoint(sys.argv[1])
 run_batch(model, [sys.argv[2]], sys.argv[3], opts=DecodeOptions(max_new_tokens=4), batch_size=2, workers=2,
           processes=sys.argv[4] == "processes", progress=lambda *a: time.sleep(0.1))  # slow enough to kill midway
@@ -513,7 +507,7 @@ def test_model_runs_beside_the_reader_and_a_failing_batch_keeps_earlier_rows(mod
 def test_processes_are_the_default_only_for_long_runs_on_a_gpu(model):
     from types import SimpleNamespace
 
-    from sam_cli.batch import PROCESSES_FROM_FILES, auto_processes
+    from sam_cli.batch.runner import PROCESSES_FROM_FILES, auto_processes
 
     assert not auto_processes(model, 10**6)  # this model is on the CPU: threads
     gpu = SimpleNamespace(device=torch.device("cuda", 0))  # only the device is read

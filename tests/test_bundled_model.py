@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from test_cli import REPO, err, out, sam
+from helpers import REPO, err, out, sam
 
 EXAMPLES = REPO / "examples"
 
@@ -66,7 +66,7 @@ def test_loading_and_describing_stay_off_torch_compile_machinery():
     import subprocess
     import sys
 
-    code = ("import sys, sam_cli; from sam_cli.inference import describe; "
+    code = ("import sys, sam_cli; from sam_cli.tasks import describe; "
             "m = sam_cli.load_model(None, device='cpu'); "
             f"print(describe(m, {str(EXAMPLES / 'dog_bark.wav')!r})[0].text); "
             "print([n for n in ('torch._dynamo', 'torch.fx.experimental.symbolic_shapes') if n in sys.modules])")

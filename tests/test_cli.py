@@ -20,40 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import tone
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def sam(*args: str, model: Path | None = None, stdin: bytes | None = None, env: dict | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("SAM_", "HF_"))}
-    e["HF_HOME"] = e.get("SAM_TEST_HF_HOME", "/nonexistent-hf-home")
-    e["HF_HUB_OFFLINE"] = "1"
-    if model is not None:
-        e["SAM_MODEL"] = str(model)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "sam_cli", *args], input=stdin, capture_output=True,
-                          timeout=timeout, env=e, cwd=REPO)
-
-
-def out(p: subprocess.CompletedProcess) -> str:
-    return p.stdout.decode()
-
-
-def err(p: subprocess.CompletedProcess) -> str:
-    return p.stderr.decode()
-
-
-def assert_clean_error(p: subprocess.CompletedProcess, pattern: str, code: int | None = None) -> None:
-    """A one-line message naming the problem, a non-zero exit, no traceback, nothing on stdout."""
-    text = err(p)
-    assert p.returncode != 0 and (code is None or p.returncode == code), (p.returncode, text)
-    assert "Traceback" not in text, text
-    lines = [l for l in text.splitlines() if l.strip()]
-    assert len(lines) == 1, text
-    assert pattern.lower() in lines[0].lower(), text
-    assert out(p) == ""
-
+from helpers import REPO, alsa_config, assert_clean_error, err, out, sam
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
@@ -328,9 +295,8 @@ def test_batch_command_resumes(tiny_model_dir, tmp_path):
 def test_record_from_a_real_portaudio_device(tmp_path):
     pytest.importorskip("sounddevice")
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_mic import _alsa_config
 
-    ref = _alsa_config(tmp_path)
+    ref = alsa_config(tmp_path)
     target = tmp_path / "rec.wav"
     p = sam("record", str(target), "--seconds", "1", env={"ALSA_CONFIG_PATH": str(tmp_path / "asound.conf")})
     if p.returncode != 0 and "PortAudio" in err(p) and os.environ.get("SAM_TEST_REQUIRE_DEVICES") != "1":
@@ -375,9 +341,8 @@ def test_listen_captions_the_microphone_until_ctrl_c(tiny_model_dir, tmp_path):
     import signal
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_mic import _alsa_config
 
-    _alsa_config(tmp_path)
+    alsa_config(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAM_")}
     env.update(SAM_MODEL=str(tiny_model_dir), ALSA_CONFIG_PATH=str(tmp_path / "asound.conf"))
     proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "listen", "--every", "2", "--max-tokens", "3"],

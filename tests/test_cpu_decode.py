@@ -1,4 +1,4 @@
-"""The fast CPU decode step (sam_cli.cpu_decode) against the exact float32 step, on small random models.
+"""The fast CPU decode step (sam_cli.accel.cpu_decode) against the exact float32 step, on small random models.
 
 Tolerance. The fast step rounds three things to fp16 (unit roundoff u = 2^-11 ~ 4.9e-4): each weight of
 in_proj / out_proj / lm_head (exact for the fp16 weights that published checkpoints ship; not for these
@@ -16,9 +16,10 @@ import math
 import pytest
 import torch
 
-from sam_cli import cpu_decode
-from sam_cli.lora import apply_lora
-from sam_cli.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel
+from sam_cli.accel import select
+from sam_cli.models.lora import apply_lora
+from sam_cli.models.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel
+from sam_cli.decoding.generate import greedy_tokens
 
 REL_TOL = 1e-2
 
@@ -48,25 +49,18 @@ def rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
 def run_steps(model: Mamba2LMHeadModel, prompt: torch.Tensor, tokens: torch.Tensor, mode: str,
               monkeypatch: pytest.MonkeyPatch) -> tuple[torch.Tensor, InferenceState]:
     """Prefill `prompt` (exact, parallel), then step through `tokens` [B, T] in `mode`: logits [B, T, V]."""
-    monkeypatch.setenv(cpu_decode.ENV, mode)
+    monkeypatch.setenv(select.CPU_DECODE_ENV, mode)
     with torch.inference_mode():
+        runner = select.lm_runner(model)
         _, state = model(prompt, return_state=True, num_last_tokens=1)
-        logits = torch.stack([model.step(tokens[:, t], state) for t in range(tokens.shape[1])], dim=1)
+        logits = torch.stack([runner.step(tokens[:, t], state) for t in range(tokens.shape[1])], dim=1)
     return logits, state
 
 
 def greedy(model: Mamba2LMHeadModel, prompt: torch.Tensor, n: int, mode: str,
            monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    monkeypatch.setenv(cpu_decode.ENV, mode)
-    out = []
-    with torch.inference_mode():
-        logits, state = model(prompt, return_state=True, num_last_tokens=1)
-        logits = logits[:, -1]
-        for _ in range(n):
-            tok = logits.argmax(-1)
-            out.append(tok.item())
-            logits = model.step(tok, state)
-    return out
+    monkeypatch.setenv(select.CPU_DECODE_ENV, mode)
+    return greedy_tokens(model, prompt, n)[0].tolist()
 
 
 def ids(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -78,20 +72,22 @@ def test_fast_step_matches_exact_step(monkeypatch):
     prompt, tokens = ids((2, 20), 1), ids((2, 12), 2)
     exact, exact_state = run_steps(model, prompt, tokens, "exact", monkeypatch)
     fast, fast_state = run_steps(model, prompt, tokens, "fast", monkeypatch)
-    assert "_cpu_decoder" in model.__dict__  # the fast path really ran
+    with torch.inference_mode():
+        assert select.lm_runner(model).name == "cpu-fp16"  # the fast path really ran
     assert fast.dtype == exact.dtype == torch.float32 and fast.shape == exact.shape
     assert rel_err(fast, exact) < REL_TOL
     assert fast_state.ssm_states[0].dtype == torch.float32
     for a, b in zip(fast_state.ssm_states + fast_state.conv_states, exact_state.ssm_states + exact_state.conv_states):
         assert rel_err(a, b) < REL_TOL
     # By embedding == by id, and a row's result does not depend on the other rows.
-    monkeypatch.setenv(cpu_decode.ENV, "fast")
+    monkeypatch.setenv(select.CPU_DECODE_ENV, "fast")
     with torch.inference_mode():
+        runner = select.lm_runner(model)
         _, st = model(prompt, return_state=True)
         st1 = st.index_select([1])
-        by_id = model.step(tokens[:, 0], st.clone())
-        by_emb = model.step(None, st, inputs_embeds=model.embed(tokens[:, 0]))
-        one = model.step(tokens[1:, 0], st1)
+        by_id = runner.step(tokens[:, 0], st.clone())
+        by_emb = runner.step(None, st, inputs_embeds=model.embed(tokens[:, 0]))
+        one = runner.step(tokens[1:, 0], st1)
     torch.testing.assert_close(by_emb, by_id, rtol=0, atol=0)
     torch.testing.assert_close(one, by_id[1:], rtol=1e-5, atol=1e-5)
 
@@ -109,11 +105,11 @@ def test_greedy_tokens_identical_over_32_steps(monkeypatch):
 def test_exact_mode_is_the_reference_step(monkeypatch):
     model = small_model()
     prompt, tokens = ids((1, 10), 4), ids((1, 4), 5)
-    monkeypatch.setenv(cpu_decode.ENV, "exact")
+    monkeypatch.setenv(select.CPU_DECODE_ENV, "exact")
     with torch.inference_mode():
-        assert cpu_decode.decoder_for(model) is None
+        assert select.cpu_decoder(model) is None
     exact, _ = run_steps(model, prompt, tokens, "exact", monkeypatch)
-    # The reference: the layers' own step, which is what Mamba2LMHeadModel.step runs in exact mode.
+    # The reference: the layers' own step, which is what Mamba2LMHeadModel.step runs.
     with torch.inference_mode():
         _, st = model(prompt, return_state=True)
         for t in range(tokens.shape[1]):
@@ -125,17 +121,17 @@ def test_exact_mode_is_the_reference_step(monkeypatch):
 
 def test_when_the_fast_path_applies(monkeypatch):
     model = small_model()
-    monkeypatch.setenv(cpu_decode.ENV, "fast")
+    monkeypatch.setenv(select.CPU_DECODE_ENV, "fast")
     with torch.no_grad():
-        assert cpu_decode.decoder_for(model) is not None
-    assert cpu_decode.decoder_for(model) is None  # autograd on: the copies carry no gradient
+        assert select.cpu_decoder(model) is not None
+    assert select.cpu_decoder(model) is None  # autograd on: the copies carry no gradient
     with torch.no_grad():
-        assert cpu_decode.decoder_for(small_model(dtype=torch.float64)) is None  # asked for its own precision
-        monkeypatch.setenv(cpu_decode.ENV, "auto")
-        assert cpu_decode.decoder_for(model) is None  # too small to pay off
-        monkeypatch.setenv(cpu_decode.ENV, "nonsense")
-        with pytest.raises(ValueError, match=cpu_decode.ENV):
-            cpu_decode.decoder_for(model)
+        assert select.cpu_decoder(small_model(dtype=torch.float64)) is None  # asked for its own precision
+        monkeypatch.setenv(select.CPU_DECODE_ENV, "auto")
+        assert select.cpu_decoder(model) is None  # too small to pay off
+        monkeypatch.setenv(select.CPU_DECODE_ENV, "nonsense")
+        with pytest.raises(ValueError, match=select.CPU_DECODE_ENV):
+            select.cpu_decoder(model)
 
 
 def test_copies_follow_weight_changes(monkeypatch):
@@ -143,12 +139,15 @@ def test_copies_follow_weight_changes(monkeypatch):
     other = small_model(seed=2)
     prompt, tokens = ids((1, 10), 6), ids((1, 3), 7)
     run_steps(model, prompt, tokens, "fast", monkeypatch)
-    first = model.__dict__["_cpu_decoder"]
+    with torch.inference_mode():
+        first = select.cpu_decoder(model)
     run_steps(model, prompt, tokens, "fast", monkeypatch)
-    assert model.__dict__["_cpu_decoder"] is first  # unchanged weights: kept
+    with torch.inference_mode():
+        assert select.cpu_decoder(model) is first  # unchanged weights: kept
     model.load_state_dict(other.state_dict())  # in-place copy_ into every parameter
     fast, _ = run_steps(model, prompt, tokens, "fast", monkeypatch)
-    assert model.__dict__["_cpu_decoder"] is not first
+    with torch.inference_mode():
+        assert select.cpu_decoder(model) is not first
     want, _ = run_steps(other, prompt, tokens, "exact", monkeypatch)
     assert rel_err(fast, want) < REL_TOL
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from sam_cli.encoder import EATConfig, EATEncoder, sincos_positions
+from sam_cli.models.encoder import EATConfig, EATEncoder, sincos_positions
 from sam_cli.errors import CheckpointError
-from sam_cli.load_eat import (
+from sam_cli.store.eat_files import (
     eat_state_dict_to_ours,
     encoder_config_from_state_dict,
     load_audio_encoder,
@@ -40,7 +40,7 @@ def fbank(batch: int = 2, frames: int = 64, seed: int = 1, dtype=torch.float32) 
     return torch.randn(batch, 1, frames, 128, dtype=dtype)
 
 
-# -- naive reference, written from DESIGN §4 without the module's code -------------------------------------------
+# -- naive reference, written from docs/design.md §4 without the module's code -----------------------------------
 
 
 def ref_layer_norm(x, w, b, eps):

@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 from conftest import build_tiny_model
 
-from sam_cli.generate import DecodeOptions, _loop_length, generate, pick_next, prefill_batch, score_candidates
+from sam_cli.decoding.options import DecodeOptions, loop_length, pick_next
+
+from sam_cli.decoding.generate import generate, prefill_batch
+
+from sam_cli.decoding.scoring import score_candidates
+from sam_cli.accel.select import lm_runner
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,8 @@ def test_prefill_groups_keep_row_order(model, audio):
     prompts = [[5, 6, 7], [8], [9, 10, 11]]
     logits, state = prefill_batch(model, audio, prompts)
     for i, p in enumerate(prompts):
-        one, one_state = model.prefill(audio[i : i + 1], torch.tensor([p]))
+        one, one_state = lm_runner(model.lm).prefill(
+            torch.cat([audio[i : i + 1], model.lm.embed(torch.tensor([p]))], dim=1))
         torch.testing.assert_close(logits[i : i + 1], one)
         torch.testing.assert_close(state.ssm_states[0][i : i + 1], one_state.ssm_states[0])
 
@@ -71,7 +77,7 @@ def test_prefix_scores_are_the_log_probability_of_the_answer_beginning(model, au
 
 
 def test_spelling_scores_take_the_better_of_the_typed_and_the_answer_spelling(model, audio):
-    from sam_cli.inference import answer_spelling, spelling_scores
+    from sam_cli.decoding.scoring import answer_spelling, spelling_scores
 
     assert [answer_spelling(t, True) for t in ["twice", "a dog.", "Yes", "three times!", "'hi'"]] == [
         "Twice.", "A dog.", "Yes.", "Three times!", "'hi'"]
@@ -115,9 +121,9 @@ def test_sampling_with_a_seed_is_reproducible(model, audio):
 
 
 def test_loop_guard():
-    assert _loop_length([1, 2, 3, 4, 3, 4, 3, 4, 3, 4], repeats=4, max_ngram=8) == 2
-    assert _loop_length([7, 7, 7, 7], repeats=4, max_ngram=8) == 1
-    assert _loop_length([1, 2, 3, 1, 2, 3, 1, 2], repeats=3, max_ngram=8) == 0
+    assert loop_length([1, 2, 3, 4, 3, 4, 3, 4, 3, 4], repeats=4, max_ngram=8) == 2
+    assert loop_length([7, 7, 7, 7], repeats=4, max_ngram=8) == 1
+    assert loop_length([1, 2, 3, 1, 2, 3, 1, 2], repeats=3, max_ngram=8) == 0
 
 
 def test_generation_stops_at_eos_and_at_max_tokens(model, audio):

@@ -19,21 +19,25 @@ os.environ.setdefault("TRITON_F32_DEFAULT", "ieee")  # before any kernel compile
 import pytest
 import torch
 
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
 pytestmark = pytest.mark.gpu
 
 if not torch.cuda.is_available():
     pytest.skip("needs a CUDA device", allow_module_level=True)
 
-from sam_cli import kernels, ssd  # noqa: E402
+from sam_cli.accel import kernels  # noqa: E402
+
+from sam_cli.models import ssd
 
 if not kernels.available():
     pytest.skip(f"GPU kernels unavailable: {kernels.why_unavailable()}", allow_module_level=True)
 
-from sam_cli import triton_decode as T  # noqa: E402
-from sam_cli.cuda_graphs import GraphDecoder, greedy_tokens  # noqa: E402
-from sam_cli.fast_mamba2 import FastMamba2, fast_lm_for  # noqa: E402
+from sam_cli.accel import triton_decode as T  # noqa: E402
+from sam_cli.accel.cuda_graphs import GraphDecoder  # noqa: E402
+from sam_cli.decoding.generate import greedy_tokens
+from sam_cli.accel.fast_mamba2 import FastMamba2  # noqa: E402
+from sam_cli.accel.select import fused_view
 
 DEV = "cuda"
 TOL = {torch.float32: 1e-4, torch.bfloat16: 5e-2}  # one op
@@ -50,7 +54,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def check(name: str, a: torch.Tensor, b: torch.Tensor, tol: float) -> None:
-    """Assert rel(a, b) < tol; the measured error is appended to $SAM_GPU_TEST_REPORT (for GPU_NOTES.md)."""
+    """Assert rel(a, b) < tol; the measured error is appended to $SAM_GPU_TEST_REPORT (gpu_suite.sh sets it)."""
     r = rel(a, b)
     report = os.environ.get("SAM_GPU_TEST_REPORT")
     if report:
@@ -284,7 +288,7 @@ def test_conv_ssm_step_matches_reference(dtype, ngroups, tile):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fast_forward_and_step_match_reference(dtype):
     lm = make_lm(dtype)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     assert isinstance(fast, FastMamba2)
     tol = MODEL_TOL[dtype]
     ids = torch.randint(0, 1000, (2, 300), device=DEV)  # longer than one 256-token chunk
@@ -305,7 +309,7 @@ def test_fast_forward_and_step_match_reference(dtype):
 
 def test_prefill_state_equals_stepping():
     lm = make_lm(torch.float32)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     ids = torch.randint(0, 1000, (2, 270), device=DEV)
     with torch.inference_mode():
         _, pre = fast.forward(ids, return_state=True)
@@ -333,7 +337,7 @@ def _eager_greedy(lm: Mamba2LMHeadModel, ids: torch.Tensor, n: int) -> list[list
 @pytest.mark.parametrize("variant,batch", [("fused", 1), ("fused", 3), ("hybrid", 5), ("hybrid", 9), ("library", 5)])
 def test_graph_replay_equals_eager(variant, batch):
     lm = make_lm(torch.float32)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     ids = torch.randint(0, 1000, (batch, 40), device=DEV)
     with torch.inference_mode():
         want = _eager_greedy(lm, ids, 30)
@@ -347,7 +351,7 @@ def test_graph_replay_equals_eager(variant, batch):
 
 def test_graph_bf16_logits_close_to_eager():
     lm = make_lm(torch.bfloat16)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     ids = torch.randint(0, 1000, (1, 40), device=DEV)
     with torch.inference_mode():
         dec = GraphDecoder(fast, 1, variants=("fused",))
@@ -365,7 +369,7 @@ def test_programmatic_dependent_launch_changes_nothing(monkeypatch):
     """PDL lets a kernel start before the previous one ends; the tokens and logits must be bit-identical
     to launching without it, over many replays (a race would show as a difference)."""
     lm = make_lm(torch.float32, n_layer=4)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     ids = torch.randint(0, 1000, (1, 40), device=DEV)
     runs = []
     for pdl in ("0", "1"):
@@ -386,7 +390,7 @@ def test_state_in_the_model_dtype(variant, batch):
     """state_dtype = the model dtype (as mamba_ssm keeps it). Teacher-forced steps with a bf16 state stay
     close to those with the fp32 state; the graph decoder with a bf16 state = eager steps on a bf16 state."""
     lm = make_lm(torch.bfloat16)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     ids = torch.randint(0, 1000, (batch, 40), device=DEV)
     with torch.inference_mode():
         _, st = fast.forward(ids, return_state=True)
@@ -424,7 +428,7 @@ def test_decode_variant_by_rule(monkeypatch):
     with the fp32 state and hybrid with a state in the model dtype. =timed builds every candidate and keeps
     the fastest (what every decoder did before: seconds of each process's start)."""
     monkeypatch.delenv("SAM_GRAPH_VARIANT", raising=False)
-    fast = fast_lm_for(make_lm(torch.bfloat16))
+    fast = fused_view(make_lm(torch.bfloat16))
     with torch.inference_mode():
         for batch, state_dtype, want in [(1, None, "fused"), (4, None, "fused"), (5, None, "library"),
                                          (5, torch.bfloat16, "hybrid")]:
@@ -438,7 +442,7 @@ def test_decode_variant_by_rule(monkeypatch):
 
 _TUNE_ONE_GEMV = """
 import torch
-from sam_cli import triton_decode as T
+from sam_cli.accel import triton_decode as T
 torch.manual_seed(0)
 x = torch.randn(1, 200, device="cuda", dtype=torch.bfloat16)
 w = torch.randn(300, 200, device="cuda", dtype=torch.bfloat16)
@@ -484,13 +488,13 @@ def test_tuning_is_kept_on_disk(tmp_path):
 _NO_COMPILER = """
 import sys
 import torch
-from sam_cli import kernels
-from sam_cli.cuda_graphs import GraphDecoder
-from sam_cli.fast_mamba2 import fast_lm_for
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.accel import kernels
+from sam_cli.accel.cuda_graphs import GraphDecoder
+from sam_cli.accel.select import fused_view
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 lm = Mamba2LMHeadModel(Mamba2Config(d_model=256, n_layer=2, vocab_size=1000), device="cuda",
                        dtype=torch.bfloat16).eval()
-fast = fast_lm_for(lm)
+fast = fused_view(lm)
 assert kernels.conv_available() and kernels._lib().conv_direct is not None
 with torch.inference_mode():
     ids = torch.randint(0, 1000, (2, 40), device="cuda")
@@ -538,10 +542,10 @@ def test_prefill_graph_equals_eager(monkeypatch):
     """A prompt length met again is prefilled from a CUDA graph: the same logits and state as the eager
     prefill of the same inputs, new inputs each time (no stale replay), across a chunk boundary, with the
     reference's decode after it; graphs only for small prompts, and a few lengths at a time."""
-    import sam_cli.cuda_graphs as G
+    import sam_cli.accel.cuda_graphs as G
 
     lm = make_lm(torch.float32)
-    fast = fast_lm_for(lm)
+    fast = fused_view(lm)
     with torch.inference_mode():
         dec = GraphDecoder(fast, 2, variants=("fused",))
         graphs = dec.prefill_graphs
@@ -573,7 +577,7 @@ def test_prefill_graph_equals_eager(monkeypatch):
 def test_encoder_graph_equals_eager():
     """A batch size met again is encoded from a CUDA graph: the eager encoder's output for every input,
     and fresh graphs after the weights are replaced (here: cast to bf16)."""
-    from sam_cli.inference import _encode_audio
+    from sam_cli.accel import select
 
     model = _sam(torch.float32)
     with torch.inference_mode():
@@ -581,12 +585,12 @@ def test_encoder_graph_equals_eager():
             model.to(dtype)
             for k in range(3):
                 feats = torch.randn(2, 1, 64, 128, device=DEV)
-                got = _encode_audio(model, feats)[:2]
+                got = select.encode_fn(model)(feats)[:2]
                 want = model.encode_audio(feats)
                 tol = 1e-6 if dtype == torch.float32 else GEMV_TOL[dtype]  # bf16: a rounding, should cuBLAS
                 for name, a, b in zip(("embeds", "tokens"), got, want):  # choose other kernels in a capture
                     check(f"encoder_graph/{dtype}/{k}/{name}", a, b, tol)
-            graphs = model.__dict__["_sam_encode_graphs"][1]
+            graphs = select.cached(model)["encode"]
             assert len(graphs.graphs) == 1 and graphs.capture_s > 0, graphs.failed
 
 
@@ -608,7 +612,7 @@ def test_matches_upstream_mamba_ssm():
     ids = torch.randint(0, 1000, (2, 300), device=DEV)
     with torch.inference_mode():
         theirs = up(ids).logits
-        check("upstream/fast_logits", fast_lm_for(lm).forward(ids), theirs, 1e-4)
+        check("upstream/fast_logits", fused_view(lm).forward(ids), theirs, 1e-4)
         check("upstream/reference_logits", lm(ids), theirs, 1e-4)  # the pure-PyTorch reference too
         prompt = ids[:, :50]
         up_gen = up.generate(prompt, max_length=50 + 64, cg=True)[:, 50:]
@@ -623,11 +627,11 @@ def test_matches_upstream_mamba_ssm():
 def _sam(dtype: torch.dtype):
     from conftest import CAPTIONS
 
-    from sam_cli.connector import ConnectorConfig
-    from sam_cli.encoder import EATConfig
-    from sam_cli.lora import lora_layers
-    from sam_cli.model import SAM, SAMConfig
-    from sam_cli.tokenizer import train_tokenizer
+    from sam_cli.models.connector import ConnectorConfig
+    from sam_cli.models.encoder import EATConfig
+    from sam_cli.models.lora import lora_layers
+    from sam_cli.models.sam import SAM, SAMConfig
+    from sam_cli.models.tokenizer import train_tokenizer
 
     torch.manual_seed(4)
     cfg = SAMConfig(encoder=EATConfig(embed_dim=64, depth=1, num_heads=1, num_classes=0, max_length=64),
@@ -640,7 +644,8 @@ def _sam(dtype: torch.dtype):
 
 
 def test_generate_graph_path_equals_eager_path(monkeypatch):
-    from sam_cli.generate import DecodeOptions, Timings, generate
+    from sam_cli.decoding.options import DecodeOptions, Timings
+    from sam_cli.decoding.generate import generate
 
     model = _sam(torch.float32)
     audio = torch.randn(3, 64, 256, device=DEV)
@@ -676,9 +681,10 @@ def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
     state in the model dtype, the dog still barks twice."""
     from pathlib import Path
 
-    import sam_cli.inference as I
-    from sam_cli.checkpoint import load_checkpoint
-    from sam_cli.generate import DecodeOptions
+    import sam_cli.tasks as I
+    from sam_cli.accel import select
+    from sam_cli.store.checkpoint import load_checkpoint
+    from sam_cli.decoding.options import DecodeOptions
 
     repo = Path(__file__).resolve().parent.parent
     model = load_checkpoint(repo / "sam_cli" / "assets" / "models" / "sam-tiny", device=DEV)
@@ -691,11 +697,11 @@ def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
     exact = DecodeOptions(state_dtype="fp32")
     fast = [captions(opts=exact), captions(opts=exact)]
     default = captions()
-    assert model.__dict__["_sam_encode_graphs"][1].graphs, "the encoder was not replayed from a graph"
-    decoders = fast_lm_for(model.lm).decoders.values()
+    assert select.cached(model)["encode"].graphs, "the encoder was not replayed from a graph"
+    decoders = select.graph_decoders(model.lm).values()
     assert any(d.prefill_graphs.graphs for d in decoders), "the prefill was not replayed from a graph"
     monkeypatch.setenv("SAM_KERNELS", "0")
-    monkeypatch.setattr(I, "ENCODE_GRAPH_ROWS", 0)
+    monkeypatch.setattr(select, "ENCODE_GRAPH_ROWS", 0)
     reference = captions()
     assert fast[0] == fast[1] == reference
     dog = [p.name for p in clips].index("dog_bark.wav")
@@ -704,7 +710,8 @@ def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
 
 
 def test_memory_is_flat_in_generated_length():
-    from sam_cli.generate import DecodeOptions, generate
+    from sam_cli.decoding.options import DecodeOptions
+    from sam_cli.decoding.generate import generate
 
     model = _sam(torch.bfloat16)
     model.tokenizer.eos_id = -1  # never stop early
@@ -724,7 +731,7 @@ def test_memory_is_flat_in_generated_length():
 
 def test_fbank_on_gpu_matches_cpu():
     from sam_cli.audio import fbank, fbank_batch
-    from sam_cli.fbank_batched import fbank_batch as batched
+    from sam_cli.audio.fbank_batched import fbank_batch as batched
 
     wav = torch.randn(160000) * 0.1
     check("fbank/gpu_vs_cpu", fbank(wav.to(DEV)).cpu(), fbank(wav), 1e-4)
@@ -735,7 +742,7 @@ def test_fbank_on_gpu_matches_cpu():
 def test_eat_bf16_flash_attention_matches_fp32():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from sam_cli.encoder import EATConfig, EATEncoder
+    from sam_cli.models.encoder import EATConfig, EATEncoder
 
     torch.manual_seed(5)
     enc = EATEncoder(EATConfig(depth=2, num_classes=0)).to(DEV).eval()

@@ -1,4 +1,4 @@
-"""Model resolution and the Hub cache (sam_cli/hub.py), against a fake Hub on 127.0.0.1."""
+"""Model resolution and the Hub cache (sam_cli/store/hub.py), against a fake Hub on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hubserver import FakeHub, fake_hub, sam_checkpoint_files  # noqa: F401  (fake_hub is a fixture)
 
-from sam_cli import hub
+from sam_cli.store import hub
 from sam_cli.errors import CheckpointError, UsageError
 
 REPO = "acme/sam-small"
@@ -119,7 +119,7 @@ def test_pull_in_a_subprocess(fake_hub: FakeHub, tmp_path: Path) -> None:
     commit = fake_hub.add_repo(REPO, sam_checkpoint_files())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
     env.update(HF_ENDPOINT=fake_hub.endpoint, HF_HOME=str(tmp_path / "sub_home"), PYTHONPATH=str(REPO_ROOT))
-    code = f"from sam_cli.hub import pull; p = pull({REPO!r}, progress=False); print(p.commit); print(p.path)"
+    code = f"from sam_cli.store.hub import pull; p = pull({REPO!r}, progress=False); print(p.commit); print(p.path)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -132,7 +132,7 @@ def test_pull_in_a_subprocess(fake_hub: FakeHub, tmp_path: Path) -> None:
     # The same interpreter setup, offline, for a repo it never saw: fails at once, naming the command.
     env["HF_HUB_OFFLINE"] = "1"
     fake_hub.clear_log()
-    code = "from sam_cli.hub import resolve_model; resolve_model('acme/other')"
+    code = "from sam_cli.store.hub import resolve_model; resolve_model('acme/other')"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

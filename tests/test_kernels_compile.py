@@ -20,7 +20,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
 
-from sam_cli import triton_decode as T  # noqa: E402
+from sam_cli.accel import triton_decode as T  # noqa: E402
 
 TARGET = GPUTarget("cuda", 90, 32)
 

@@ -10,8 +10,10 @@ import pytest
 import torch
 from conftest import build_tiny_model
 
-from sam_cli import kernels, ssd
-from sam_cli.fast_mamba2 import fast_lm_for, runner_for, why_not_fast
+from sam_cli.accel import kernels
+
+from sam_cli.models import ssd
+from sam_cli.accel.select import fused_view, lm_runner, why_not_fused
 
 
 @pytest.fixture
@@ -33,12 +35,10 @@ def test_missing_package_is_reported_not_raised(no_mamba_ssm):
 
 
 def test_disabled_by_environment(monkeypatch):
+    model = build_tiny_model()
     monkeypatch.setenv("SAM_KERNELS", "0")
-    kernels._reset_for_tests()
-    try:
-        assert not kernels.available() and "SAM_KERNELS" in kernels.why_unavailable()
-    finally:
-        kernels._reset_for_tests()
+    assert "SAM_KERNELS" in why_not_fused(model.lm)
+    assert lm_runner(model.lm, greedy=True).name == "reference"
 
 
 def test_wrappers_run_the_reference_on_the_cpu(no_mamba_ssm):
@@ -67,14 +67,16 @@ def test_wrappers_run_the_reference_on_the_cpu(no_mamba_ssm):
 
 def test_model_keeps_the_reference_path_on_the_cpu():
     model = build_tiny_model()
-    assert why_not_fast(model.lm) is not None
-    assert fast_lm_for(model.lm) is None
-    assert runner_for(model.lm) is model.lm and model.lm_runner() is model.lm
+    assert why_not_fused(model.lm) is not None
+    assert fused_view(model.lm) is None
+    for greedy in (False, True):
+        runner = lm_runner(model.lm, greedy=greedy)
+        assert runner.name == "reference" and runner.impl is model.lm
 
 
 def test_importing_the_package_imports_no_kernels():
-    code = ("import sam_cli, sam_cli.kernels, sam_cli.fast_mamba2, sam_cli.cuda_graphs, sam_cli.generate, sys; "
-            "bad = [m for m in ('mamba_ssm', 'causal_conv1d', 'triton', 'sam_cli.triton_decode') if m in sys.modules]; "
+    code = ("import sam_cli, sam_cli.accel.kernels, sam_cli.accel.fast_mamba2, sam_cli.accel.cuda_graphs, sam_cli.decoding.generate, sys; "
+            "bad = [m for m in ('mamba_ssm', 'causal_conv1d', 'triton', 'sam_cli.accel.triton_decode') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -82,7 +84,7 @@ def test_importing_the_package_imports_no_kernels():
 
 def test_batched_fbank_equals_per_clip_fbank():
     from sam_cli import audio as A
-    from sam_cli.fbank_batched import fbank_batch
+    from sam_cli.audio.fbank_batched import fbank_batch
 
     torch.manual_seed(0)
     wavs = [torch.randn(164000) * 0.1, torch.randn(164000) * 0.2, torch.randn(37000) * 0.3, torch.randn(100),
@@ -103,7 +105,7 @@ def test_kernel_modules_import_without_their_package_init(tmp_path):
         (tmp_path / pkg / "ops" / "k.py").write_text("def f():\n    return 7\n")
     code = """
 import os, sys
-from sam_cli import kernels
+from sam_cli.accel import kernels
 kernels.without_package_init("heavy")
 from heavy.ops.k import f
 import heavy

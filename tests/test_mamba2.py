@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from sam_cli.errors import CheckpointError
-from sam_cli.load_mamba2 import load_language_model, save_language_model
-from sam_cli.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel, Mamba2Mixer
-from sam_cli.ssd import ssd_chunked, ssd_step
-from sam_cli.weights import read_tensors
+from sam_cli.store.mamba2_files import load_language_model, save_language_model
+from sam_cli.models.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel, Mamba2Mixer
+from sam_cli.models.ssd import ssd_chunked, ssd_step
+from sam_cli.store.weights import read_tensors
 
 CHUNK = 8
 F64 = torch.float64

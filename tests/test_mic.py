@@ -35,11 +35,11 @@ import numpy as np
 import pytest
 import torch
 
-from sam_cli import mic
+from helpers import alsa_config
+from sam_cli.audio import mic
 from sam_cli.errors import AudioError, UsageError
 
 REPO = Path(__file__).resolve().parents[1]
-FILE_RATE = 16000  # the ALSA null device has no rate: samples arrive verbatim at whatever rate we open
 JACK_RATE = 48000
 TONE_LEFT_HZ, TONE_RIGHT_HZ, TONE_AMPLITUDE = 240.0, 720.0, 0.2  # jack_simple_client at 48 kHz
 ENV_KEYS = ("ALSA_CONFIG_PATH", "JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")
@@ -65,27 +65,6 @@ def _skip(reason: str) -> None:
     if os.environ.get("SAM_TEST_REQUIRE_DEVICES") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def _alsa_config(folder: Path) -> np.ndarray:
-    """Write the signal file and the ALSA config; return the signal."""
-    n = FILE_RATE * 6
-    t = np.arange(n) / FILE_RATE
-    # Left a tone, right seeded noise: any offset, channel mix-up or wrong averaging shows.
-    noise = np.random.default_rng(0).uniform(-0.3, 0.3, n)
-    ref = np.stack([0.5 * np.sin(2 * np.pi * 440 * t), noise], axis=1).astype("<f4")
-    ref.tofile(folder / "signal.raw")
-    (folder / "asound.conf").write_text(f"""
-pcm.!default {{
-    type file
-    slave.pcm {{ type null }}
-    file "/dev/null"
-    infile "{folder / 'signal.raw'}"
-    format "raw"
-    hint {{ show on description "sam test signal" }}
-}}
-""")
-    return ref
 
 
 def _jack(*args: str) -> str:
@@ -134,7 +113,7 @@ def _spawn_jack(folder: Path, log: Any) -> tuple[list[subprocess.Popen], str | N
 @pytest.fixture(scope="module")
 def devices(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("mic")
-    ref = _alsa_config(folder)
+    ref = alsa_config(folder)
     saved = {k: os.environ.get(k) for k in ENV_KEYS}
     os.environ.update(ALSA_CONFIG_PATH=str(folder / "asound.conf"), JACK_NO_START_SERVER="1",
                       JACK_DEFAULT_SERVER=f"samtest{os.getpid()}", JACK_NO_AUDIO_RESERVATION="1")

@@ -9,12 +9,14 @@ import pytest
 import torch
 from conftest import build_tiny_model, tiny_config
 
-from sam_cli.checkpoint import load_checkpoint, read_config, save_checkpoint
-from sam_cli.connector import Connector, ConnectorConfig
+from sam_cli.store.checkpoint import load_checkpoint, read_config, save_checkpoint
+from sam_cli.models.connector import Connector, ConnectorConfig
 from sam_cli.errors import CheckpointError
-from sam_cli.lora import LoRALinear, apply_lora, merge_lora, remove_lora, unmerge_lora
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
-from sam_cli.model import SAM, IGNORE_INDEX
+from sam_cli.models.lora import LoRALinear, apply_lora, merge_lora, remove_lora, unmerge_lora
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.sam import SAM, IGNORE_INDEX
+from sam_cli.accel.select import lm_runner
+from sam_cli.decoding.generate import prefill_batch
 
 
 # --- connectors ------------------------------------------------------------------------------------------
@@ -111,11 +113,13 @@ def test_prefill_then_steps_equals_full_forward(connector):
     logits, _ = model(fbank, text)  # text_logits[:, i] predicts text[:, i]
     audio, _ = model.encode_audio(fbank)
     assert audio.shape[1] == model.cfg.num_audio_tokens
-    last, state = model.prefill(audio, text[:, :4])
-    torch.testing.assert_close(last, logits[:, 4].to(last.dtype), rtol=1e-9, atol=1e-9)
-    for i in range(4, 8):
-        step_logits = model.step(text[:, i], state)
-        torch.testing.assert_close(step_logits, logits[:, i + 1].to(step_logits.dtype), rtol=1e-9, atol=1e-9)
+    runner = lm_runner(model.lm)
+    with torch.inference_mode():
+        last, state = prefill_batch(model, audio, text[:, :4].tolist(), runner)
+        torch.testing.assert_close(last, logits[:, 4].to(last.dtype), rtol=1e-9, atol=1e-9)
+        for i in range(4, 8):
+            step_logits = runner.step(text[:, i], state)
+            torch.testing.assert_close(step_logits, logits[:, i + 1].to(step_logits.dtype), rtol=1e-9, atol=1e-9)
 
 
 def test_loss_on_answer_only_ignores_prompt_positions():

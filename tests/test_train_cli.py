@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_train_common import (cli, make_dataset, one_thread, record, tiny_settings,  # noqa: F401
+from train_helpers import (cli, make_dataset, one_thread, record, tiny_settings,  # noqa: F401
                                train_in_process, write_config)
 
 
@@ -15,8 +15,8 @@ def data(tmp_path_factory):
 
 
 def lm_folder(path):
-    from sam_cli.load_mamba2 import save_language_model
-    from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
+    from sam_cli.store.mamba2_files import save_language_model
+    from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
 
     save_language_model(Mamba2LMHeadModel(Mamba2Config(d_model=32, n_layer=1, vocab_size=300, d_state=8, headdim=8,
                                                        chunk_size=16)), path)

@@ -91,7 +91,7 @@ def test_task_patterns_and_schedule():
 
 
 def test_example_recipes_are_valid():
-    from test_train_common import REPO
+    from train_helpers import REPO
 
     files = sorted((REPO / "configs").glob("*.*"))
     assert len(files) >= 4

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_train_common import DESCRIBE, make_dataset, record
+from train_helpers import DESCRIBE, make_dataset, record
 
-from sam_cli.model import IGNORE_INDEX
-from sam_cli.tokenizer import PROMPT_TEMPLATE, format_prompt, train_tokenizer
+from sam_cli.models.sam import IGNORE_INDEX
+from sam_cli.models.tokenizer import PROMPT_TEMPLATE, format_prompt, train_tokenizer
 from sam_cli.train.data import (AudioTextDataset, Collate, DataError, StepSampler, eval_micro_batches, read_records,
                                 resolve_audio_root, split_eval, tokenize)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from safetensors.torch import load_file
-from test_train_common import REPO, env, make_dataset, read_metrics, tiny_settings, write_config
+from train_helpers import REPO, env, make_dataset, read_metrics, tiny_settings, write_config
 
 
 def test_two_processes_match_one(tmp_path):

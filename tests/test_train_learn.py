@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from test_train_common import (CLIPS, REPO, env, make_dataset, one_thread, read_metrics,  # noqa: F401
+from train_helpers import (CLIPS, REPO, env, make_dataset, one_thread, read_metrics,  # noqa: F401
                                tiny_settings, train_in_process)
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from safetensors.torch import load_file
-from test_train_common import REPO, env, make_dataset, read_metrics, tiny_settings, write_config
+from train_helpers import REPO, env, make_dataset, read_metrics, tiny_settings, write_config
 
 # The real command, with every optimizer step slowed down so that the test can kill it between two steps.
 SLOW_APP = """

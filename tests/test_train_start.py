@@ -9,15 +9,15 @@ import pytest
 import torch
 from hubserver import FakeHub, fake_hub  # noqa: F401  (fake_hub is a fixture)
 from safetensors.torch import load_file
-from test_train_common import (DESCRIBE, make_dataset, one_thread, read_metrics, tiny_settings,  # noqa: F401
+from train_helpers import (DESCRIBE, make_dataset, one_thread, read_metrics, tiny_settings,  # noqa: F401
                                train_in_process)
 
-from sam_cli.encoder import EATConfig, EATEncoder
+from sam_cli.models.encoder import EATConfig, EATEncoder
 from sam_cli.errors import CheckpointError
-from sam_cli.load_eat import save_audio_encoder
-from sam_cli.load_mamba2 import save_language_model
-from sam_cli.mamba2 import Mamba2Config, Mamba2LMHeadModel
-from sam_cli.tokenizer import Tokenizer, train_tokenizer
+from sam_cli.store.eat_files import save_audio_encoder
+from sam_cli.store.mamba2_files import save_language_model
+from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.tokenizer import Tokenizer, train_tokenizer
 from sam_cli.train import build
 from sam_cli.train.config import build_config
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sam_cli.connector import Connector, ConnectorConfig
-from sam_cli.encoder import EATConfig
+from sam_cli.models.connector import Connector, ConnectorConfig
+from sam_cli.models.encoder import EATConfig
 from sam_cli.errors import CheckpointError
-from sam_cli.lora import apply_lora, lora_layers, remove_lora
-from sam_cli.mamba2 import Mamba2Config
-from sam_cli.model import SAM, SAMConfig
-from sam_cli.tokenizer import Tokenizer
+from sam_cli.models.lora import apply_lora, lora_layers, remove_lora
+from sam_cli.models.mamba2 import Mamba2Config
+from sam_cli.models.sam import SAM, SAMConfig
+from sam_cli.models.tokenizer import Tokenizer
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig
 
 DEFAULT_LORA_RANK = 8  # the paper's r = 8 models; r = 256 for its best ones
@@ -42,7 +42,7 @@ COMPONENT_NAMES = {"lm": "Mamba-2 language model", "encoder": "EAT encoder", "to
 
 def resolve_component(spec: str, kind: str) -> Path:
     """A local path for `spec` (a path, or a Hub id[@revision] downloaded into the HF cache if needed)."""
-    from sam_cli import hub
+    from sam_cli.store import hub
 
     path = Path(spec).expanduser()
     if path.exists():
@@ -82,8 +82,8 @@ def load_tokenizer(spec: str) -> Tokenizer:
 
 
 def from_checkpoint(cfg: TrainConfig) -> SAM:
-    from sam_cli.checkpoint import load_checkpoint
-    from sam_cli.hub import resolve_model
+    from sam_cli.store.checkpoint import load_checkpoint
+    from sam_cli.store.hub import resolve_model
 
     assert cfg.init is not None
     model = load_checkpoint(resolve_model(cfg.init))
@@ -101,8 +101,8 @@ def from_checkpoint(cfg: TrainConfig) -> SAM:
 
 
 def from_parts(cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
-    from sam_cli.load_eat import load_audio_encoder
-    from sam_cli.load_mamba2 import load_language_model
+    from sam_cli.store.eat_files import load_audio_encoder
+    from sam_cli.store.mamba2_files import load_language_model
 
     assert cfg.lm and cfg.encoder
     lm = load_language_model(resolve_component(cfg.lm, "lm"), dtype=torch.float32)

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sam_cli.checkpoint import load_checkpoint, save_checkpoint
+from sam_cli.store.checkpoint import load_checkpoint, save_checkpoint
 from sam_cli.errors import CheckpointError
-from sam_cli.model import SAM
-from sam_cli.tokenizer import Tokenizer
+from sam_cli.models.sam import SAM
+from sam_cli.models.tokenizer import Tokenizer
 
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "train_config.json"

@@ -4,7 +4,7 @@ Precedence, lowest first: the stage preset < the config file < command-line opti
 the config file (`[stages.3]`, the most specific). Every key of a file is checked against the typed fields
 below: an unknown key or a value of the wrong type is a one-line ConfigError naming the file and the key.
 
-LTU's curriculum (DESIGN §10; effective batch 256, AdamW with weight decay 0, 100 warm-up steps then linear
+LTU's curriculum (docs/design.md §10; effective batch 256, AdamW with weight decay 0, 100 warm-up steps then linear
 decay to zero, bf16). What each stage trains and on which records (`task` field of OpenAQA):
 
   stage  trains                          lr     epochs  records (task patterns)

@@ -30,8 +30,8 @@ import torch
 from torch.utils.data import Dataset
 
 from sam_cli.errors import UsageError
-from sam_cli.model import IGNORE_INDEX
-from sam_cli.tokenizer import Tokenizer, format_prompt
+from sam_cli.models.sam import IGNORE_INDEX
+from sam_cli.models.tokenizer import Tokenizer, format_prompt
 
 STRING_FIELDS = ("instruction", "input", "output", "audio_id", "dataset", "task")
 REQUIRED_FIELDS = ("instruction", "output", "audio_id")

@@ -82,11 +82,3 @@ def all_gather_objects(d: Dist, obj: Any) -> list[Any]:
     out: list[Any] = [None] * d.world
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_object(d: Dist, obj: Any) -> Any:
-    if not d.active:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

@@ -31,9 +31,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from sam_cli.errors import UsageError
-from sam_cli.lora import lora_layers, remove_lora
-from sam_cli.model import IGNORE_INDEX, SAM
-from sam_cli.tokenizer import DESCRIBE_PROMPT, PROMPT_TEMPLATE, Tokenizer, format_prompt, train_tokenizer
+from sam_cli.models.lora import lora_layers, remove_lora
+from sam_cli.models.sam import IGNORE_INDEX, SAM
+from sam_cli.models.tokenizer import DESCRIBE_PROMPT, PROMPT_TEMPLATE, Tokenizer, format_prompt, train_tokenizer
 from sam_cli.train import build, distributed
 from sam_cli.train.checkpoints import SKIPPED_FILE, STATE_VERSION, RunFolder, Saved, rng_state, set_rng_state
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig, plan_stage
@@ -399,7 +399,8 @@ class Trainer:
 
     def _samples(self, model: SAM, examples: Examples, plan: StagePlan, step: int) -> None:
         """Greedy answers for the first few examples (rank 0 only; the others wait at their next step)."""
-        from sam_cli.generate import DecodeOptions, generate
+        from sam_cli.decoding.options import DecodeOptions
+        from sam_cli.decoding.generate import generate
 
         if not self.d.is_main:
             return

@@ -1,0 +1,463 @@
+"""Audio input: decode any file (or bytes, or a stream) to mono 16 kHz, and cut it into windows.
+
+Everything here must match what EAT was trained on (docs/design.md §3), so the constants are EAT's, the
+resampler is torchaudio's at its defaults, and the fbank call is EAT's literal parameter list.
+
+Decoding uses libsndfile (through soundfile) for what it can read - wav, flac, ogg/vorbis/opus, mp3 on
+libsndfile >= 1.1, aiff, ... - and falls back to ffmpeg for everything else (m4a, mka, webm, video files).
+ffmpeg is only asked to decode: it hands us float samples at the file's own rate and channel count, and
+we mix down and resample ourselves, so both paths give the same waveform for the same samples.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Union
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from sam_cli.errors import AudioError
+
+if TYPE_CHECKING:
+    import soundfile as sf
+
+SAMPLE_RATE = 16000
+WINDOW_SECONDS = 10.24  # = fbank.TARGET_LENGTH frames, so one window fills the encoder exactly
+
+AudioSource = Union[str, Path, bytes, bytearray, BinaryIO]
+
+# Extensions libsndfile reads; a failure on one of these means a broken file, not a missing decoder.
+_SOUNDFILE_EXTENSIONS = {
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
+    ".caf", ".w64", ".rf64",
+}
+_BLOCK_FRAMES = 1 << 16  # frames per read when streaming (about 1.5 s at 44.1 kHz)
+
+
+@dataclass
+class AudioWindow:
+    """One window of a longer recording: `samples` at the target rate, `start`/`end` in seconds."""
+
+    index: int
+    start: float
+    end: float
+    samples: torch.Tensor
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def load_audio(source: AudioSource, sr: int = SAMPLE_RATE, *, name: str | None = None) -> torch.Tensor:
+    """Decode `source` (a path, raw file bytes, or a binary file object) to a 1-D float32 mono tensor at `sr`.
+
+    Channels are averaged; the rate is converted with torchaudio's resampler at its defaults (as EAT did).
+    Integer formats decode to [-1, 1); float files are passed through unscaled (as EAT did), and resampling
+    may overshoot by a hair. No DC removal here: `fbank` does that per clip.
+
+    Raises AudioError (one line, naming the file) for a missing file, a directory, an unreadable file, data
+    that is not audio (or needs ffmpeg when it is not installed), audio with no samples, and audio holding
+    NaN or infinite samples (possible in float wav files; they would poison every feature downstream, so
+    they are rejected rather than silently zeroed). `name` overrides the name used in messages (e.g. "-").
+    """
+    src = _resolve(source, name)
+    with _open(src) as stream:
+        blocks = [_mix_down(b) for b in stream.blocks(1 << 22)]
+        rate = stream.rate
+    if not blocks:
+        raise AudioError(f"{src.name}: contains no samples")
+    wav = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+    return _resample(wav, rate, sr)
+
+
+def audio_info(source: AudioSource, *, name: str | None = None) -> tuple[float, int, int]:
+    """(duration in seconds, sample rate, channels) of the file as stored, read from the header where possible.
+
+    Formats that need ffmpeg are probed with ffprobe; without ffprobe they are decoded and counted.
+    Durations of compressed formats are the container's estimate and may differ slightly from the decode.
+    """
+    src = _resolve(source, name)
+    if (info := _soundfile_info(src)) is not None:
+        return info
+    _require_ffmpeg(src)
+    if shutil.which("ffprobe") and (info := _ffprobe_info(src)) is not None:
+        return info
+    with _open(src) as stream:
+        frames = sum(len(b) for b in stream.blocks(_BLOCK_FRAMES))
+        return frames / stream.rate, stream.rate, stream.channels
+
+
+def iter_windows(
+    source: AudioSource,
+    window_seconds: float = WINDOW_SECONDS,
+    sr: int = SAMPLE_RATE,
+    *,
+    name: str | None = None,
+) -> Iterator[AudioWindow]:
+    """Stream `source` as consecutive windows, with memory bounded by one window (hour-long files are fine).
+
+    Gives the same windows as `split_windows(load_audio(source, sr), window_seconds, sr)`: same count and
+    timestamps, and samples equal up to float rounding (|diff| < 1e-5; tested). Each window is resampled
+    with enough source context on both sides that torchaudio's filter sees exactly the samples it would
+    see when resampling the whole file. Both libsndfile and ffmpeg formats are streamed.
+    Path problems raise AudioError at once; decoding problems when iteration reaches them.
+    """
+    src = _resolve(source, name)
+    window = _window_samples(window_seconds, sr)
+    return _stream_windows(src, window, sr)
+
+
+def split_windows(wav: torch.Tensor, window_seconds: float = WINDOW_SECONDS, sr: int = SAMPLE_RATE) -> list[AudioWindow]:
+    """Cut `wav` into consecutive, non-overlapping windows that cover ALL of it.
+
+    Audio no longer than one window gives one window. The last window is usually shorter than the others
+    (the encoder zero-pads it); nothing is ever dropped, so a one-hour file is captioned end to end.
+    """
+    window = _window_samples(window_seconds, sr)
+    n = wav.shape[-1]
+    starts = range(0, max(n, 1), window)
+    return [AudioWindow(i, s / sr, min(s + window, n) / sr, wav[..., s : s + window]) for i, s in enumerate(starts)]
+
+
+def duration(wav: torch.Tensor, sr: int = SAMPLE_RATE) -> float:
+    """Length of `wav` (samples on the last dim) in seconds."""
+    return wav.shape[-1] / sr
+
+
+def write_audio(path: str | Path, wav: torch.Tensor, sr: int = SAMPLE_RATE, subtype: str | None = None) -> None:
+    """Write a 1-D (mono) or [channels, samples] tensor; the format follows the extension (wav: 16-bit PCM)."""
+    import soundfile as sf
+
+    data = wav.detach().to("cpu", torch.float32).numpy()
+    if data.ndim == 2:
+        data = data.T
+    try:
+        sf.write(str(path), data, sr, subtype=subtype)
+    except (RuntimeError, TypeError, ValueError, OSError) as e:  # soundfile's errors are RuntimeErrors
+        raise AudioError(f"{path}: cannot write audio ({_first_line(e)})") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass
+class _Source:
+    name: str  # what error messages call it
+    path: Path | None = None  # a regular file on disk...
+    data: bytes | None = None  # ...or its bytes in memory
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
+
+
+def _resolve(source: AudioSource, name: str | None) -> _Source:
+    """Turn any accepted source into a checked _Source, raising the path errors up front."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        src = _Source(name or "<bytes>", data=bytes(source))
+    elif hasattr(source, "read"):
+        src = _Source(name or str(getattr(source, "name", "<stream>")), data=source.read())
+        if not isinstance(src.data, bytes):
+            raise AudioError(f"{src.name}: expected a binary stream, got text")
+    else:
+        path = Path(source)
+        src = _Source(name or str(source), path=path)
+        try:
+            if not path.exists():
+                raise AudioError(f"{src.name}: file not found")
+            if path.is_dir():
+                raise AudioError(f"{src.name}: is a directory, not an audio file")
+            with open(path, "rb") as f:
+                if not path.is_file():  # a FIFO or device: read it once, here
+                    src = _Source(src.name, data=f.read())
+                elif not f.read(1):
+                    raise AudioError(f"{src.name}: file is empty (0 bytes)")
+        except PermissionError:
+            raise AudioError(f"{src.name}: permission denied") from None
+        except OSError as e:
+            raise AudioError(f"{src.name}: cannot read file ({e.strerror or e})") from None
+    if src.data is not None and not src.data:
+        raise AudioError(f"{src.name}: no audio data (0 bytes)")
+    return src
+
+
+def _require_ffmpeg(src: _Source, sf_error: str = "") -> None:
+    if shutil.which("ffmpeg"):
+        return
+    if src.suffix in _SOUNDFILE_EXTENSIONS:
+        # libsndfile should have read this: most likely not audio at all, or an exotic codec.
+        detail = f"libsndfile: {sf_error}; " if sf_error else ""
+        raise AudioError(f"{src.name}: not a readable audio file ({detail}installing ffmpeg may help)")
+    raise AudioError(f"{src.name}: unsupported audio format (install ffmpeg to read it)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoders: both yield float32 blocks shaped [frames, channels] at the file's own rate.
+
+
+class _Stream:
+    rate: int
+    channels: int
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _SoundFileStream(_Stream):
+    def __init__(self, src: _Source, f: sf.SoundFile):
+        self.src, self.f = src, f
+        self.rate, self.channels = f.samplerate, f.channels
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        # 16-bit PCM (most WAV files) is read as int16 and scaled here: the same float32 values libsndfile
+        # gives (x / 32768, exact), at half the CPU time, which is what `sam batch` spends per clip.
+        pcm16 = self.f.subtype == "PCM_16"
+        while True:
+            try:
+                block = self.f.read(frames, dtype="int16" if pcm16 else "float32", always_2d=True)
+            except RuntimeError as e:
+                raise AudioError(f"{self.src.name}: corrupt audio data ({_first_line(e)})") from None
+            if len(block) == 0:
+                return
+            if pcm16:
+                block = block.astype(np.float32) * np.float32(1 / 32768)
+            else:
+                _check_finite(block, self.src)
+            yield block
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _FFmpegStream(_Stream):
+    """ffmpeg decoding to Sun .au on a pipe: a 24-byte header (rate, channels) then big-endian float32."""
+
+    def __init__(self, src: _Source):
+        self.src = src
+        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe, so a chatty ffmpeg cannot block
+        inp = "pipe:0" if src.data is not None else "file:" + str(src.path)  # file: keeps "-x" or "a:b" literal
+        cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", inp, "-map", "0:a:0", "-c:a", "pcm_f32be",
+               "-f", "au", "-"]  # fmt: skip
+        if src.data is None:
+            cmd.insert(1, "-nostdin")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if src.data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+        )
+        if src.data is not None:
+            # Feed stdin from a thread: writing it all first could deadlock against a full stdout pipe.
+            threading.Thread(target=_feed, args=(self.proc.stdin, src.data), daemon=True).start()
+        header = self._read(24)
+        if len(header) < 24:
+            self._fail()
+        magic, offset, _, encoding, self.rate, self.channels = struct.unpack(">6I", header)
+        if magic != 0x2E736E64 or encoding != 6 or self.channels < 1:  # ".snd", 6 = 32-bit IEEE float
+            self.close()
+            raise AudioError(f"{src.name}: unexpected output from ffmpeg")
+        self._read(offset - 24)  # skip ffmpeg's annotation field
+
+    def _read(self, n: int) -> bytes:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.read(n)
+
+    def _fail(self) -> None:
+        self.proc.wait()
+        self.stderr.seek(0)
+        lines = [ln for ln in self.stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        self.close()
+        if any("matches no streams" in ln for ln in lines):  # from "-map 0:a:0"
+            raise AudioError(f"{self.src.name}: has no audio stream")
+        message = lines[-1].strip() if lines else f"ffmpeg exited with status {self.proc.returncode}"
+        for prefix in ("pipe:0: ", "file:" + str(self.src.path) + ": "):
+            message = message.removeprefix(prefix)
+        raise AudioError(f"{self.src.name}: not a readable audio file (ffmpeg: {message})")
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        frame_bytes = 4 * self.channels
+        while True:
+            chunk = self._read(frames * frame_bytes)
+            whole = len(chunk) // frame_bytes * frame_bytes
+            if whole == 0:
+                break
+            block = np.frombuffer(chunk[:whole], dtype=">f4").astype(np.float32).reshape(-1, self.channels)
+            _check_finite(block, self.src)
+            yield block
+        if self.proc.wait() != 0:
+            self._fail()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.stderr.close()
+
+
+def _feed(pipe: BinaryIO, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # ffmpeg stopped reading (error or early close); its exit status tells the story
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _open(src: _Source) -> _Stream:
+    """libsndfile if it recognises the data, else ffmpeg if installed, else a clear AudioError."""
+    import soundfile as sf  # imported here: fbank and windows must not need libsndfile (e.g. on a GPU box)
+
+    try:
+        f = sf.SoundFile(str(src.path) if src.path is not None else io.BytesIO(src.data))
+    except (RuntimeError, TypeError) as e:
+        sf_error = getattr(e, "error_string", None) or _first_line(e)  # without "Error opening '<path>': "
+        _require_ffmpeg(src, sf_error.rstrip("."))
+        return _FFmpegStream(src)
+    # libsndfile 1.2's MP3 decoder, read in blocks, garbles a frame at some block boundaries of MPEG-2 and 2.5
+    # files (rates below 32 kHz) and lets libmpg123 print "error: part2_3_length ..." on stderr; ffmpeg
+    # decodes them cleanly. MPEG-1 files (32-48 kHz) read cleanly in blocks.
+    if f.format == "MP3" and f.samplerate < 32000 and shutil.which("ffmpeg"):
+        f.close()
+        return _FFmpegStream(src)
+    return _SoundFileStream(src, f)
+
+
+def _soundfile_info(src: _Source) -> tuple[float, int, int] | None:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(src.path) if src.path is not None else io.BytesIO(src.data)) as f:
+            return f.frames / f.samplerate, f.samplerate, f.channels
+    except (RuntimeError, TypeError):
+        return None
+
+
+def _ffprobe_info(src: _Source) -> tuple[float, int, int] | None:
+    inp = "pipe:0" if src.data is not None else "file:" + str(src.path)
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels,duration:format=duration", "-of", "json", inp]  # fmt: skip
+    try:
+        out = subprocess.run(cmd, input=src.data, capture_output=True, check=True).stdout
+        probe = json.loads(out)
+        stream = probe["streams"][0]
+        seconds = stream.get("duration") or probe.get("format", {}).get("duration")
+        return float(seconds), int(stream["sample_rate"]), int(stream["channels"])
+    except (subprocess.CalledProcessError, OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # no usable header: the caller decodes and counts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Samples
+
+
+def _check_finite(block: np.ndarray, src: _Source) -> None:
+    if not np.isfinite(block).all():
+        raise AudioError(f"{src.name}: contains NaN or infinite samples (a corrupt float file?)")
+
+
+def _mix_down(block: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(block))
+    return x[:, 0].clone() if x.shape[1] == 1 else x.mean(dim=1)
+
+
+def _resample(wav: torch.Tensor, rate: int, sr: int) -> torch.Tensor:
+    return wav if rate == sr else AF.resample(wav, rate, sr)  # torchaudio's defaults, as EAT
+
+
+def _window_samples(window_seconds: float, sr: int) -> int:
+    window = round(window_seconds * sr)
+    if window < 1:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds}")
+    return window
+
+
+def _stream_windows(src: _Source, window: int, sr: int) -> Iterator[AudioWindow]:
+    with _open(src) as stream:
+        chunks = (_mix_down(b) for b in stream.blocks(_BLOCK_FRAMES))
+        first = next(chunks, None)
+        if first is None:
+            raise AudioError(f"{src.name}: contains no samples")
+        chunks = _chain(first, chunks)
+        for i, (o0, o1, samples) in enumerate(_resampled_windows(chunks, stream.rate, sr, window)):
+            yield AudioWindow(i, o0 / sr, o1 / sr, samples)
+
+
+def _chain(first: torch.Tensor, rest: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+    yield first
+    yield from rest
+
+
+def _resampled_windows(
+    chunks: Iterator[torch.Tensor], rate: int, sr: int, window: int
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Yield (start, end, samples) of consecutive `window`-sample windows of the resampled stream.
+
+    torchaudio's resampler (rates reduced by their gcd to orig -> new) maps each group of `orig` input
+    samples to `new` outputs; group q reads inputs [q*orig - width, q*orig + orig + width), with zeros
+    beyond the signal's ends. So resampling a slice that starts on a group boundary and carries at least
+    `width` extra inputs on each side reproduces those outputs of the whole-file resampling, and the slice
+    may end at the true end of the signal, where the zero padding is the same as for the whole file.
+    """
+    g = math.gcd(rate, sr)
+    orig, new = rate // g, sr // g
+    width = math.ceil(6 * orig / (0.99 * min(orig, new)))  # torchaudio's half-width at its defaults
+    margin = orig * (width // orig + 2)  # whole groups, a little more than `width`
+    buf, buf_start, eof = torch.zeros(0), 0, False
+    o0 = 0
+    while True:
+        o1 = o0 + window
+        need = -(-o1 // new) * orig + margin  # input needed for outputs < o1, plus context
+        pending = [buf]
+        have = buf_start + len(buf)
+        while not eof and have < need:
+            chunk = next(chunks, None)
+            if chunk is None:
+                eof = True
+            else:
+                pending.append(chunk)
+                have += len(chunk)
+        buf = torch.cat(pending) if len(pending) > 1 else buf
+        if eof:
+            n_out = -(-new * have // orig)  # the whole-file output length: ceil(new * n_in / orig)
+            o1 = min(o1, n_out)
+        a = max(0, (o0 // new) * orig - margin)  # on a group boundary
+        out = _resample(buf[a - buf_start : need - buf_start], rate, sr)
+        a_out = a // orig * new
+        yield o0, o1, out[o0 - a_out : o1 - a_out].clone()  # a copy: a view would pin the buffer
+        if eof and o1 >= n_out:
+            return
+        o0 = o1
+        keep = max(0, (o0 // new) * orig - margin)  # drop input no later window can need
+        buf, buf_start = buf[keep - buf_start :], keep
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

@@ -1,0 +1,1 @@
+"""`sam batch`: many files in, one results file out, resumable and crash-safe."""

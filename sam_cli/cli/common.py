@@ -1,0 +1,319 @@
+"""What every `sam` command shares: the app, its settings (on the click context, one set per invocation),
+logging to stderr, one-line errors, the shared options, model loading, inputs, --stats, and where records go.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import click
+import typer
+from rich.console import Console
+
+from sam_cli import __version__
+from sam_cli.errors import SamError, UsageError
+from sam_cli.writers import EXTENSIONS, FORMATS, SUBTITLE_FORMATS
+
+app = typer.Typer(
+    name="sam",
+    help="Caption, tag and ask questions about audio, locally, with SAM (EAT encoder + Mamba-2 LM).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class Settings:
+    """Options shared by every command; set on `sam` itself or on the command (the command wins)."""
+
+    model: Optional[str] = None
+    device: str = "auto"
+    dtype: str = "auto"
+    quiet: bool = False
+    verbose: bool = False
+    stats: bool = False
+    state_dtype: str | None = None  # None: DecodeOptions' default
+
+
+def settings() -> Settings:
+    """This invocation's settings, kept on the root click context: `sam` itself sets them, a command's own
+    options override them."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:  # called outside a command (tests, the Python API)
+        return Settings()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj
+
+
+def err_console() -> Console:
+    # soft_wrap: an error is one line however narrow the terminal, so scripts can grep it.
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True)
+
+
+def log(msg: str) -> None:
+    if not settings().quiet:
+        err_console().print(msg, markup=False)
+
+
+def debug(msg: str) -> None:
+    if settings().verbose:
+        err_console().print(msg, markup=False, style="dim")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console().print(f"sam: error: {message}", markup=False, style="red")
+    return typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Turn user errors and Ctrl-C into one line on stderr and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SamError as e:
+            raise fail(str(e), e.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except BrokenPipeError:  # `sam describe … | head`
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+    return wrapper
+
+
+# --- shared options --------------------------------------------------------------------------------------
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", help="Hub id[@revision], local folder, or bundled model name. Default: $SAM_MODEL, "
+    "else the bundled model.", show_default=False)]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda or cuda:N.", show_default=False)]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU), float32, "
+                                                 "bfloat16, float16.", show_default=False)]
+StatsOpt = Annotated[bool, typer.Option("--stats", help="Print timings (load, encode, prefill, decode, "
+                                        "real-time factor) on stderr.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: text, json, jsonl, csv, tsv, or "
+                                        "srt / vtt subtitles (describe, ask).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per clip.")]
+OutDirOpt = Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Write one result file per input "
+                                                   "into this folder instead of stdout.", show_default=False)]
+MaxTokOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate per window.")]
+TempOpt = Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy (as the paper).")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=0, help="Sample from the k most likely tokens (0 = off).")]
+TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (1 = off).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed for sampling.", show_default=False)]
+StateOpt = Annotated[Optional[str], typer.Option(
+    "--state-dtype", help="GPU decoding's recurrent state: model (default: the weights' dtype, as mamba_ssm "
+    "keeps it; 1.3-1.4x faster at large batches) or fp32 (exact, as on the CPU; answers may differ slightly).",
+    show_default=False)]
+MicOpt = Annotated[Optional[float], typer.Option("--mic", help="Record this many seconds from the microphone "
+                                                 "instead of reading a file.", show_default=False)]
+
+
+def _apply(model: str | None = None, device: str | None = None, dtype: str | None = None,
+           stats: bool = False, state_dtype: str | None = None) -> Settings:
+    s = settings()
+    if state_dtype is not None:
+        from sam_cli.decoding.options import STATE_DTYPES
+
+        if state_dtype not in STATE_DTYPES:
+            raise fail(f"--state-dtype {state_dtype}: use one of {', '.join(STATE_DTYPES)}", 2)
+        s.state_dtype = state_dtype
+    if model is not None:
+        s.model = model
+    if device is not None:
+        s.device = device
+    if dtype is not None:
+        s.dtype = dtype
+    s.stats = s.stats or stats
+    return s
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sam {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    stats: StatsOpt = False,
+    state_dtype: StateOpt = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Caption, tag and ask questions about audio, locally."""
+    s = settings()
+    s.model = model or os.environ.get("SAM_MODEL")
+    s.quiet, s.verbose = quiet, verbose
+    _apply(None, device, dtype, stats, state_dtype)
+
+
+# --- model loading and stats -----------------------------------------------------------------------------
+def load(s: Settings):
+    import sam_cli
+
+    t0 = time.perf_counter()
+    model = sam_cli.load_model(s.model, device=s.device, dtype=s.dtype)
+    load_s = time.perf_counter() - t0
+    debug(f"model loaded in {load_s:.2f} s on {model.device} ({model.dtype})")
+    return model, load_s
+
+
+def print_stats(load_s: float, timings, audio_seconds: float, wall_s: float) -> None:
+    if not settings().stats:
+        return
+    tok_s = timings.new_tokens / timings.decode_s if timings.decode_s > 0 else 0.0
+    rtf = wall_s / audio_seconds if audio_seconds > 0 else 0.0
+    # Building and capturing CUDA graphs is paid once a process; the phases above leave it out.
+    warm = sum(timings.extra.get(k, 0.0) for k in ("graph_build_s", "prefill_capture_s", "encode_capture_s"))
+    err_console().print(
+        f"load {load_s:.2f} s | encode {timings.encode_s * 1e3:.0f} ms | prefill {timings.prefill_s * 1e3:.0f} ms"
+        f" | decode {timings.new_tokens} tokens, {tok_s:.1f} tok/s"
+        + (f" | GPU warm-up {warm:.2f} s" if warm else "")
+        + f" | audio {audio_seconds:.2f} s, real-time factor {rtf:.3f}", markup=False)
+
+
+def decode_options(max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):
+    from sam_cli.decoding.options import DecodeOptions
+
+    state = {"state_dtype": settings().state_dtype} if settings().state_dtype else {}
+    return DecodeOptions(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                         **state)
+
+
+# --- inputs ----------------------------------------------------------------------------------------------
+@dataclass
+class Clip:
+    name: str  # what the user called it ("-" for stdin, "mic")
+    source: object  # a Path, bytes, or a waveform tensor
+
+
+def collect_inputs(files: list[str], mic: float | None) -> list[Clip]:
+    if mic is not None:
+        if files:
+            raise UsageError("give either files or --mic, not both")
+        from sam_cli.audio.mic import record
+
+        log(f"recording {mic:g} s from the microphone …")
+        return [Clip("mic", record(mic))]
+    if not files:
+        raise UsageError("no input: give audio files, '-' for stdin, or --mic SECONDS")
+    clips = []
+    for f in files:
+        if f == "-":
+            data = sys.stdin.buffer.read()
+            if not data:
+                raise UsageError("stdin ('-') is empty")
+            from sam_cli.audio import load_audio
+
+            clips.append(Clip("-", load_audio(data, name="stdin")))  # decoded once, not for its length again
+            continue
+        p = Path(f)
+        if p.is_dir():
+            raise UsageError(f"{f}: is a directory (use `sam batch {f}` for folders)")
+        if not p.exists():
+            raise UsageError(f"{f}: no such file")
+        clips.append(Clip(f, p))
+    return clips
+
+
+def clip_duration(source) -> float:
+    from sam_cli import audio as A
+
+    if isinstance(source, Path):
+        return A.audio_info(source)[0]
+    return A.duration(source)  # a waveform: stdin, the microphone
+
+
+def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int = 1,
+                  output_dir: Path | None = None) -> str:
+    """The --format value, checked. srt / vtt need timed captions (`timed`) and one file per clip."""
+    fmt = "json" if json_flag else fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in SUBTITLE_FORMATS and not timed:
+        raise UsageError(f"--format {fmt} holds timed captions (describe, ask); use text, json, jsonl, csv or tsv")
+    if fmt in SUBTITLE_FORMATS and clips > 1 and output_dir is None:
+        raise UsageError(f"--format {fmt} makes one subtitle file per clip: give --output-dir DIR for "
+                         f"{clips} inputs")
+    return fmt
+
+
+class Sink:
+    """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir."""
+
+    def __init__(self, fmt: str, output_dir: Path | None, many: bool):
+        from sam_cli.writers import get_writer
+
+        self.fmt, self.output_dir = fmt, output_dir
+        self.writer = None
+        if output_dir is None:
+            self.writer = get_writer(fmt, sys.stdout, multi=many)
+        else:
+            output_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        from sam_cli.writers import get_writer
+
+        if self.writer is not None:
+            self.writer.write(record)
+            return
+        name = Path(record["file"]).stem if record["file"] not in ("-", "mic") else record["file"].strip("-") or "stdin"
+        path = self.output_dir / f"{name}.{EXTENSIONS[self.fmt]}"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            w = get_writer(self.fmt, fh, multi=False)
+            w.write(record)
+            w.close()
+        log(f"wrote {path}")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def run_per_clip(clips: list[Clip], fmt: str, output_dir: Path | None, load_s: float, timings,
+                 per_clip: Callable[[Clip], tuple[dict | None, float]]) -> None:
+    """One record per clip to stdout or --output-dir: per_clip(clip) -> (record, or None when it wrote its own
+    output; seconds of audio). With several clips, a clip that fails is reported in one line and the others
+    go on; the exit code is then 1. Then --stats."""
+    t0, audio_total, failed = time.perf_counter(), 0.0, 0
+    sink = Sink(fmt, output_dir, many=len(clips) > 1)
+    try:
+        for clip in clips:
+            try:
+                record, seconds = per_clip(clip)
+                audio_total += seconds
+                if record is not None:
+                    sink.write(record)
+            except SamError as e:
+                if len(clips) == 1:
+                    raise
+                failed += 1
+                err_console().print(f"sam: error: {e}", markup=False, style="red")
+    finally:
+        sink.close()
+    print_stats(load_s, timings, audio_total, time.perf_counter() - t0)
+    if failed:
+        raise typer.Exit(1)
+
+
+def model_name() -> str:
+    from sam_cli.store.hub import DEFAULT_MODEL
+
+    return settings().model or DEFAULT_MODEL

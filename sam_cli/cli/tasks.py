@@ -1,0 +1,220 @@
+"""`sam describe`, `sam ask`, `sam classify`: one record per input clip, handed to a writer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sam_cli.cli.common import (
+    Clip,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    JsonOpt,
+    MaxTokOpt,
+    MicOpt,
+    ModelOpt,
+    OutDirOpt,
+    SeedOpt,
+    StatsOpt,
+    TempOpt,
+    TopKOpt,
+    TopPOpt,
+    _apply,
+    app,
+    clip_duration,
+    collect_inputs,
+    decode_options,
+    handle_errors,
+    load,
+    model_name,
+    output_format,
+    run_per_clip,
+    settings,
+)
+from sam_cli.errors import UsageError
+
+
+def run_generation(task: str, files: list[str], prompt: str | None, mic: float | None, fmt: str,
+                   output_dir: Path | None, opts) -> None:
+    from sam_cli.decoding.options import Timings
+    from sam_cli.tasks import iter_answers
+    from sam_cli.writers import caption_record, format_time
+
+    clips = collect_inputs(files, mic)
+    model, load_s = load(settings())
+    question = prompt or model.cfg.describe_prompt
+    timings = Timings()
+    # Stream tokens to a terminal as they are decoded; pipes and files get whole records.
+    stream = fmt == "text" and output_dir is None and sys.stdout.isatty()
+
+    def one(clip: Clip) -> tuple[dict | None, float]:
+        duration = clip_duration(clip.source)
+        if not stream:
+            segments = list(iter_answers(model, clip.source, question, opts, timings=timings))
+            return caption_record(clip.name, segments, task=task, prompt=question, model=model_name(),
+                                  duration=duration), duration
+        prefix = f"{clip.name}: " if len(clips) > 1 else ""
+        multi = duration > model.cfg.window_seconds
+
+        def show(_window: int, piece: str) -> None:
+            if not multi:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+
+        for seg in iter_answers(model, clip.source, question, opts, batch_size=1, timings=timings, on_token=show):
+            if multi:
+                sys.stdout.write(f"{prefix}[{format_time(seg.start)} → {format_time(seg.end)}] {seg.text}")
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        return None, duration
+
+    run_per_clip(clips, fmt, output_dir, load_s, timings, one)
+
+
+@app.command()
+@handle_errors
+def describe(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' to read audio from stdin.",
+                                                         show_default=False)] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Override the instruction.",
+                                                  show_default=False)] = None,
+    mic: MicOpt = None,
+    fmt: FormatOpt = "text",
+    json_: JsonOpt = False,
+    output_dir: OutDirOpt = None,
+    max_tokens: MaxTokOpt = 96,
+    temperature: TempOpt = 0.0,
+    top_k: TopKOpt = 0,
+    top_p: TopPOpt = 1.0,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    stats: StatsOpt = False,
+) -> None:
+    """Caption audio files (long audio: one caption per 10.24 s window, with timestamps)."""
+    _apply(model, device, dtype, stats)
+    fmt = output_format(fmt, json_, clips=len(files or []) + (mic is not None), output_dir=output_dir)
+    run_generation("describe", files or [], prompt, mic, fmt, output_dir,
+                   decode_options(max_tokens, temperature, top_k, top_p, seed))
+
+
+@app.command()
+@handle_errors
+def ask(
+    file: Annotated[Optional[str], typer.Argument(help="Audio file, or '-' for stdin (omit with --mic).",
+                                                  show_default=False)] = None,
+    question: Annotated[Optional[str], typer.Argument(help="The question, e.g. \"Is there a dog?\"",
+                                                      show_default=False)] = None,
+    choices: Annotated[Optional[str], typer.Option("--choices", "-c", help="Comma-separated answers to choose "
+                                                   "from (scored, not generated: each as the whole answer, also "
+                                                   "spelt as the model writes answers, \"twice\" as "
+                                                   "\"Twice.\").", show_default=False)] = None,
+    mic: MicOpt = None,
+    fmt: FormatOpt = "text",
+    json_: JsonOpt = False,
+    output_dir: OutDirOpt = None,
+    max_tokens: MaxTokOpt = 96,
+    temperature: TempOpt = 0.0,
+    top_k: TopKOpt = 0,
+    top_p: TopPOpt = 1.0,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    stats: StatsOpt = False,
+) -> None:
+    """Answer a question about an audio file."""
+    _apply(model, device, dtype, stats)
+    if mic is not None and question is None:
+        file, question = None, file  # `sam ask --mic 5 "Is there a dog?"`
+    if question is None or not question.strip():
+        raise UsageError("give a question: sam ask FILE \"QUESTION\"")
+    fmt = output_format(fmt, json_, timed=choices is None)
+    files = [file] if file else []
+    if choices is None:
+        run_generation("ask", files, question, mic, fmt, output_dir,
+                       decode_options(max_tokens, temperature, top_k, top_p, seed))
+        return
+    from sam_cli.decoding.options import Timings
+    from sam_cli.tasks import choose
+    from sam_cli.writers import choices_record
+
+    options = [c for c in choices.split(",")]
+    if len([c for c in options if c.strip()]) < 2:
+        raise UsageError("--choices needs at least two comma-separated choices")
+    clips = collect_inputs(files, mic)
+    model_, load_s = load(settings())
+    timings = Timings()
+
+    def one(clip: Clip) -> tuple[dict, float]:
+        ranked = choose(model_, clip.source, question, options, timings=timings)
+        return choices_record(clip.name, question, ranked, model_name()), clip_duration(clip.source)
+
+    run_per_clip(clips, fmt, output_dir, load_s, timings, one)
+
+
+def read_labels(spec: str) -> list[str]:
+    p = Path(spec)
+    if p.is_file():
+        labels = [line.strip() for line in p.read_text(encoding="utf-8", errors="replace").splitlines()]
+        labels = [l for l in labels if l and not l.startswith("#")]
+        if not labels:
+            raise UsageError(f"{spec}: the label file is empty")
+        return labels
+    if p.suffix in (".txt", ".csv", ".lst") and not p.exists():
+        raise UsageError(f"{spec}: no such label file")
+    labels = [l.strip() for l in spec.split(",") if l.strip()]
+    if not labels:
+        raise UsageError("--labels is empty")
+    return labels
+
+
+@app.command()
+@handle_errors
+def classify(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' for stdin.",
+                                                         show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, or a file with "
+                                                  "one label per line, scored by the LM as an item of its answer "
+                                                  "to the classification prompt (first, or after a comma of the "
+                                                  "list it writes; \"dog\" also as \"Dog\"). "
+                                                  "Default: the encoder's "
+                                                  "own AudioSet head, or, for a model without one (sam-tiny), the "
+                                                  "tags the model writes, scored by the share of windows that "
+                                                  "name them.", show_default=False)] = None,
+    top_k: Annotated[int, typer.Option("--top", "-k", min=1, help="How many tags to show.")] = 5,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Instruction for scoring --labels, or for "
+                                                  "the written tags.",
+                                                  show_default=False)] = None,
+    mic: MicOpt = None,
+    fmt: FormatOpt = "text",
+    json_: JsonOpt = False,
+    output_dir: OutDirOpt = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    stats: StatsOpt = False,
+) -> None:
+    """Tag audio: top-k labels with scores."""
+    from sam_cli.decoding.options import Timings
+    from sam_cli.tasks import classify as classify_
+    from sam_cli.writers import labels_record
+
+    _apply(model, device, dtype, stats)
+    fmt = output_format(fmt, json_, timed=False)
+    label_list = read_labels(labels) if labels is not None else None
+    clips = collect_inputs(files or [], mic)
+    model_, load_s = load(settings())
+    timings, opts = Timings(), decode_options(96, 0.0, 0, 1.0, None)
+
+    def one(clip: Clip) -> tuple[dict, float]:
+        seconds = clip_duration(clip.source)
+        tags = classify_(model_, clip.source, label_list, top_k, prompt=prompt, timings=timings, opts=opts)
+        return labels_record(clip.name, tags, model_name()), seconds
+
+    run_per_clip(clips, fmt, output_dir, load_s, timings, one)

@@ -1,0 +1,186 @@
+"""What the commands do, as plain functions over a loaded model: describe, ask, choose, classify.
+
+Audio longer than one encoder window (10.24 s) is handled window by window, with timestamps, never
+truncated; files are streamed from disk window by window so an hour of audio needs bounded memory.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from sam_cli import audio as A
+from sam_cli.accel.select import encode_fn, fbank_fn
+from sam_cli.decoding.generate import generate
+from sam_cli.decoding.options import DecodeOptions, Timings
+from sam_cli.decoding.scoring import label_scores, spelling_scores
+from sam_cli.errors import UsageError
+from sam_cli.models.sam import SAM
+from sam_cli.models.tokenizer import CLASSIFY_PROMPT, format_prompt
+
+AudioInput = str | Path | bytes | torch.Tensor
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+def windows(model: SAM, audio: AudioInput) -> Iterator[A.AudioWindow]:
+    seconds = model.cfg.window_seconds
+    if isinstance(audio, torch.Tensor):
+        yield from A.split_windows(audio, window_seconds=seconds)
+    elif isinstance(audio, bytes):
+        yield from A.split_windows(A.load_audio(audio), window_seconds=seconds)
+    else:
+        yield from A.iter_windows(audio, window_seconds=seconds)
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.inference_mode()
+def encode_windows(model: SAM, wins: list[A.AudioWindow], timings: Timings | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (E_a [n, M, d_model], encoder tokens [n, 1+N, D]) for a list of windows."""
+    t0 = time.perf_counter()
+    wavs = [w.samples.to(model.device, non_blocking=True) for w in wins]
+    feats = fbank_fn(model.device)(wavs, model.cfg.target_length)
+    audio_embeds, tokens, captured = encode_fn(model)(feats)
+    if timings is not None:
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        timings.encode_s += time.perf_counter() - t0 - captured
+        if captured:  # warm-up, reported apart from steady-state figures
+            timings.extra["encode_capture_s"] = timings.extra.get("encode_capture_s", 0.0) + captured
+    return audio_embeds, tokens
+
+
+def prompt_ids(model: SAM, question: str) -> list[int]:
+    return model.tokenizer.encode(format_prompt(question, model.cfg.prompt_template))
+
+
+def iter_answers(model: SAM, audio: AudioInput, question: str, opts: DecodeOptions | None = None,
+                 batch_size: int = 8, on_token: Callable[[int, str], None] | None = None,
+                 timings: Timings | None = None) -> Iterator[Segment]:
+    """Answer `question` about each window of `audio`, yielding one Segment per window as it is done.
+
+    `on_token(window_index, text)` receives text as it is decoded (streaming; windows in one batch
+    interleave, so streaming callers should use batch_size=1).
+    """
+    ids = prompt_ids(model, question)
+    for batch in _batches(windows(model, audio), batch_size):
+        audio_embeds, _ = encode_windows(model, batch, timings)
+        streams = [model.tokenizer.stream() for _ in batch]
+        callback = None
+        if on_token is not None:
+            def callback(row: int, tok: int) -> None:
+                piece = streams[row].push(tok)
+                if piece:
+                    on_token(batch[row].index, piece)
+        outs = generate(model, audio_embeds, [ids] * len(batch), opts, on_token=callback, timings=timings)
+        for w, out, stream in zip(batch, outs, streams):
+            if on_token is not None:
+                tail = stream.flush()
+                if tail:
+                    on_token(w.index, tail)
+            yield Segment(w.start, w.end, model.tokenizer.decode(out).strip())
+
+
+def describe(model: SAM, audio: AudioInput, prompt: str | None = None, **kw) -> list[Segment]:
+    return list(iter_answers(model, audio, prompt or model.cfg.describe_prompt, **kw))
+
+
+def ask(model: SAM, audio: AudioInput, question: str, **kw) -> list[Segment]:
+    if not question.strip():
+        raise UsageError("the question is empty")
+    return list(iter_answers(model, audio, question, **kw))
+
+
+@torch.inference_mode()
+def choose(model: SAM, audio: AudioInput, question: str, choices: list[str],
+           timings: Timings | None = None) -> list[tuple[str, float]]:
+    """Probability of each choice (softmax over their scores, averaged over windows), best first. A choice is
+    scored as the whole answer (see spelling_scores)."""
+    choices = [c.strip() for c in choices if c.strip()]
+    if len(choices) < 2:
+        raise UsageError("--choices needs at least two choices")
+    if len(set(choices)) != len(choices):
+        raise UsageError("--choices has the same choice twice")
+    ids = prompt_ids(model, question)
+    total = torch.zeros(len(choices))
+    n = 0
+    for w in windows(model, audio):
+        audio_embeds, _ = encode_windows(model, [w], timings)
+        total += spelling_scores(model, audio_embeds, ids, choices, complete=True).softmax(dim=0)
+        n += 1
+    probs = (total / n).tolist()
+    return sorted(zip(choices, probs), key=lambda cp: -cp[1])
+
+
+@torch.inference_mode()
+def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top_k: int = 5,
+             prompt: str | None = None, timings: Timings | None = None,
+             opts: DecodeOptions | None = None) -> list[tuple[str, float]]:
+    """Top-k tags with scores.
+
+    Without `labels`: the encoder's own AudioSet head (sigmoid; max over windows, as AudioSet's clip-level
+    labels); a model without one (the bundled sam-tiny) writes its tags as the answer to LTU's
+    classification prompt, and a tag's score is the share of windows whose answer names it. With `labels`:
+    each label scored by the LM as an item of its answer to the classification prompt (`label_scores`;
+    softmax over labels, averaged over windows).
+    """
+    if labels is not None:
+        labels = [l.strip() for l in labels if l.strip()]
+        if not labels:
+            raise UsageError("the label list is empty")
+        ids = prompt_ids(model, prompt or CLASSIFY_PROMPT)
+        total, n = torch.zeros(len(labels)), 0
+        for w in windows(model, audio):
+            audio_embeds, _ = encode_windows(model, [w], timings)
+            total += label_scores(model, audio_embeds, ids, labels, timings, opts).softmax(dim=0)
+            n += 1
+        scores, names = total / n, labels
+    else:
+        if not model.has_audio_head:
+            return _written_tags(model, audio, prompt or CLASSIFY_PROMPT, top_k, timings, opts)
+        best = None
+        for batch in _batches(windows(model, audio), 8):
+            _, tokens = encode_windows(model, batch, timings)
+            probs = model.classify(tokens).amax(dim=0).cpu()
+            best = probs if best is None else torch.maximum(best, probs)
+        scores = best
+        names = model.cfg.labels or [f"class_{i}" for i in range(len(scores))]
+    k = min(top_k, len(names))
+    top = torch.topk(scores, k)
+    return [(names[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def _written_tags(model: SAM, audio: AudioInput, prompt: str, top_k: int, timings: Timings | None,
+                  opts: DecodeOptions | None = None) -> list[tuple[str, float]]:
+    """Tags as the model writes them ("Dog, Piano."), scored by the share of windows that name each."""
+    seen: dict[str, tuple[str, int]] = {}  # lowercased tag -> (first spelling, windows naming it)
+    n = 0
+    for seg in iter_answers(model, audio, prompt, opts, timings=timings):
+        n += 1
+        names = dict.fromkeys(t.strip(" .\n\t") for t in re.split(r"[,;]", seg.text))  # ordered, no repeats
+        for name in filter(None, names):
+            name = name[0].upper() + name[1:]  # "Bell ringing, woman speaking." -> two tags alike
+            spelling, count = seen.get(name.lower(), (name, 0))
+            seen[name.lower()] = (spelling, count + 1)
+    ranked = sorted(seen.values(), key=lambda sc: -sc[1])  # stable: equal shares keep the model's order
+    return [(spelling, count / max(n, 1)) for spelling, count in ranked[:top_k]]
