@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import sam_cli
     from sam_cli import tasks as I
+    from sam_cli.decoding import scoring as S
     from sam_cli.decoding.scoring import score_candidates
 
     model = sam_cli.load_model(a.model)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         cands = sorted(truth) + rng.sample(others, min(len(others), 10 - len(truth)))
         emb = embed(sc["audio_id"])
         scored = {"typed": typed(emb, model.cfg.describe_prompt, cands),
-                  "now": I.label_scores(model, emb, I.prompt_ids(model, I.CLASSIFY_PROMPT), cands)}
+                  "now": S.label_scores(model, emb, I.prompt_ids(model, I.CLASSIFY_PROMPT), cands)}
         for k, s in scored.items():
             ranked = [cands[i] for i in s.argsort(descending=True).tolist()]
             labels[k][0] += ranked[0] in truth
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         emb = embed(r["audio_id"])
         ids = I.prompt_ids(model, r["instruction"])
         for k, s in {"typed": typed(emb, r["instruction"], choices),
-                     "now": I.spelling_scores(model, emb, ids, choices, complete=True)}.items():
+                     "now": S.spelling_scores(model, emb, ids, choices, complete=True)}.items():
             right[(k, r["task"])] += choices[int(s.argmax())] == answer
 
     res = {"split": a.split, "scenes": len(scenes), "short_labels": a.short_labels, "questions": dict(asked),
