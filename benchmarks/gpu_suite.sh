@@ -38,7 +38,7 @@ export SAM_GPU_TEST_REPORT="$OUT/test_errors.tsv"
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,power.limit --format=csv
   python3 -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)"
-  python3 -c "from sam_cli import kernels; print('kernels available:', kernels.available(), kernels.why_unavailable(), 'causal_conv1d:', kernels.conv_available())"
+  python3 -c "from sam_cli.accel import kernels; print('kernels available:', kernels.available(), kernels.why_unavailable(), 'causal_conv1d:', kernels.conv_available())"
   git log -1 --format='commit %h %s' 2>/dev/null || true
 } 2>&1 | tee "$OUT/env.txt"
 
