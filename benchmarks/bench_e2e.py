@@ -286,7 +286,7 @@ def main() -> None:
         res["sizes"][size] = r
         print(json.dumps({size: r}), flush=True)
         select.clear(model.lm)
-        select.clear(model)
+        select.clear(model.encoder)
         del model
         gc.collect()
         torch.cuda.empty_cache()

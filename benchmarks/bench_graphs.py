@@ -76,11 +76,11 @@ def bench_encoder(model: Any, batch: int, repeats: int) -> dict[str, Any]:
     from sam_cli.accel import select
 
     feats = torch.randn(batch, 1, model.cfg.target_length, 128, device="cuda")
-    select.clear(model)
+    select.clear(model.encoder)
     with patch.object(select, "ENCODE_GRAPH_ROWS", 1 << 30):
         encode = select.encode_fn(model)
         encode(feats)  # eager: makes the cache; the first graphed() call below captures
-        graphs = select.cached(model)["encode"]
+        graphs = select.cached(model.encoder)["encode"]
         return eager_vs_graph(lambda: model.encode_audio(feats), graphs, lambda: encode(feats),
                               ShapeGraphs.key(feats), repeats)
 

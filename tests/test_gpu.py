@@ -590,7 +590,7 @@ def test_encoder_graph_equals_eager():
                 tol = 1e-6 if dtype == torch.float32 else GEMV_TOL[dtype]  # bf16: a rounding, should cuBLAS
                 for name, a, b in zip(("embeds", "tokens"), got, want):  # choose other kernels in a capture
                     check(f"encoder_graph/{dtype}/{k}/{name}", a, b, tol)
-            graphs = select.cached(model)["encode"]
+            graphs = select.cached(model.encoder)["encode"]
             assert len(graphs.graphs) == 1 and graphs.capture_s > 0, graphs.failed
 
 
@@ -697,7 +697,7 @@ def test_bundled_model_on_the_gpu_as_a_long_running_process(monkeypatch):
     exact = DecodeOptions(state_dtype="fp32")
     fast = [captions(opts=exact), captions(opts=exact)]
     default = captions()
-    assert select.cached(model)["encode"].graphs, "the encoder was not replayed from a graph"
+    assert select.cached(model.encoder)["encode"].graphs, "the encoder was not replayed from a graph"
     decoders = select.graph_decoders(model.lm).values()
     assert any(d.prefill_graphs.graphs for d in decoders), "the prefill was not replayed from a graph"
     monkeypatch.setenv("SAM_KERNELS", "0")

@@ -31,7 +31,6 @@ import torch
 from torch import Tensor, nn
 
 from sam_cli.accel.runner import GraphRunner, Runner
-from sam_cli.models.lora import LoRALinear
 from sam_cli.models.mamba2 import Mamba2LMHeadModel
 
 CPU_DECODE_ENV = "SAM_CPU_DECODE"
@@ -48,6 +47,22 @@ MAX_ENCODE_GRAPHS = 3
 # One fingerprint for every cache
 
 
+def _walk(module: nn.Module, tensors: list[Tensor], merged: list[int]) -> None:
+    # The modules' own dicts, not parameters()/modules(): this runs on every call into a backend, and the
+    # generators and attribute lookups would cost more than the check itself.
+    for t in module._parameters.values():
+        if t is not None:
+            tensors.append(t)
+    for t in module._buffers.values():
+        if t is not None:
+            tensors.append(t)
+    if "merged" in module.__dict__:  # a LoRA adapter: merging changes what the weight means
+        merged.append(int(module.__dict__["merged"]))
+    for child in module._modules.values():
+        if child is not None:
+            _walk(child, tensors, merged)
+
+
 def _version(t: Tensor) -> int:
     """In-place update counter; tensors made under inference_mode have none (they cannot change in place)."""
     try:
@@ -56,13 +71,17 @@ def _version(t: Tensor) -> int:
         return -1
 
 
-def fingerprint(module: nn.Module) -> tuple[tuple, tuple]:
-    """(storage of every parameter and buffer, their in-place versions and LoRA merge flags)."""
-    tensors = [*module.parameters(), *module.buffers()]
-    ptrs = tuple((t.data_ptr(), t.device, t.dtype) for t in tensors)
-    versions = tuple(_version(t) for t in tensors) + tuple(
-        int(m.merged) for m in module.modules() if isinstance(m, LoRALinear))
-    return ptrs, versions
+def fingerprint(*modules: nn.Module, versions: bool = True) -> tuple[tuple, tuple]:
+    """(storage of every parameter and buffer, and unless versions=False their in-place update counters and
+    the LoRA merge flags) of `modules`."""
+    tensors: list[Tensor] = []
+    merged: list[int] = []
+    for m in modules:
+        _walk(m, tensors, merged)
+    ptrs = tuple(t.data_ptr() for t in tensors)
+    if tensors:
+        ptrs += (tensors[0].device, tensors[0].dtype)
+    return ptrs, (tuple(_version(t) for t in tensors) + tuple(merged) if versions else ())
 
 
 @dataclass
@@ -77,15 +96,16 @@ class _Cache:
 _CACHES: weakref.WeakKeyDictionary[nn.Module, _Cache] = weakref.WeakKeyDictionary()
 
 
-def _cache(module: nn.Module) -> _Cache:
-    """The module's cache, emptied when its tensors were replaced, refreshed when their values changed."""
-    ptrs, versions = fingerprint(module)
-    cache = _CACHES.get(module)
+def _cache(key: nn.Module, *parts: nn.Module, versions: bool = True) -> _Cache:
+    """The cache kept for `key` (built from `parts`, default the key itself), emptied when their tensors were
+    replaced, refreshed when their values changed in place (not checked with versions=False)."""
+    ptrs, vers = fingerprint(*(parts or (key,)), versions=versions)
+    cache = _CACHES.get(key)
     if cache is None or cache.ptrs != ptrs:
-        cache = _Cache(ptrs, versions)
-        _CACHES[module] = cache
-    elif cache.versions != versions:
-        cache.versions = versions
+        cache = _Cache(ptrs, vers)
+        _CACHES[key] = cache
+    elif cache.versions != vers:
+        cache.versions = vers
         cache.items.pop("cpu", None)  # copies of old values: rebuilt on demand
         if "fast" in cache.items:
             cache.items["fast"].refresh()  # in place: captured graphs stay valid...
@@ -235,7 +255,8 @@ def encode_fn(model: Any) -> Callable[[Tensor], tuple[Tensor, Tensor, float]]:
         return eager
     from sam_cli.accel.shape_graphs import ShapeGraphs
 
-    cache = _cache(model)
+    # Graphs read the weights by address: only replaced tensors (model.to(), a new checkpoint) make them stale.
+    cache = _cache(model.encoder, model.encoder, model.connector, versions=False)
     graphs = cache.items.get("encode")
     if graphs is None:
         graphs = cache.items["encode"] = ShapeGraphs(model.encode_audio, MAX_ENCODE_GRAPHS)

@@ -10,30 +10,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from sam_cli.cli.common import (
-    DeviceOpt,
-    DtypeOpt,
-    MaxTokOpt,
-    ModelOpt,
-    StateOpt,
-    StatsOpt,
-    _apply,
-    settings,
-    app,
-    decode_options,
-    err_console,
-    handle_errors,
-    load,
-    log,
-    model_name,
-    print_stats,
-)
+from sam_cli.cli.common import DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, StateOpt, StatsOpt, _apply, app, decode_options, err_console, handle_errors, load, model_name, print_stats
 from sam_cli.errors import UsageError
 
 
 @app.command()
 @handle_errors
 def batch(
+    ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(help="Folders (searched recursively) and/or files.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Results file: .jsonl, .csv or .tsv. Rows are "
                                          "appended as clips finish; a rerun resumes.")] = Path("results.jsonl"),
@@ -62,39 +46,39 @@ def batch(
     from sam_cli.batch.runner import run_batch
     from sam_cli.decoding.options import Timings
 
-    _apply(model, device, dtype, stats, state_dtype)
+    s = _apply(ctx, model, device, dtype, stats, state_dtype)
     for i in inputs:
         if not Path(i).exists():
             raise UsageError(f"{i}: no such file or folder")
     shard_t = parse_shard(shard) if shard else None
     local_rank = os.environ.get("LOCAL_RANK")
-    if local_rank is not None and settings().device in ("auto", "cuda"):
+    if local_rank is not None and s.device in ("auto", "cuda"):
         import torch
 
         if torch.cuda.is_available():  # under torchrun: one GPU per process
-            settings().device = f"cuda:{int(local_rank)}"
+            s.device = f"cuda:{int(local_rank)}"
     exts = tuple(e.strip().lower().lstrip(".") for e in ext.split(",") if e.strip()) if ext else DEFAULT_EXTENSIONS
-    model_, load_s = load(settings())
+    model_, load_s = load(s)
     timings = Timings()
     t0 = time.perf_counter()
-    progress = None if settings().quiet else BatchProgress()
+    progress = None if s.quiet else BatchProgress()
     try:
         summary = run_batch(model_, inputs, output, extensions=exts, prompt=prompt,
-                            opts=decode_options(max_tokens, 0.0, 0, 1.0, None), batch_size=batch_size,
+                            opts=decode_options(s, max_tokens, 0.0, 0, 1.0, None), batch_size=batch_size,
                             workers=workers, processes=processes, shard=shard_t, retry_errors=retry_errors,
-                            progress=progress, timings=timings, model_name=model_name())
+                            progress=progress, timings=timings, model_name=model_name(s))
     finally:
         if progress:
             progress.close()
     if summary.batch_size < batch_size:
-        log(f"note: the GPU ran out of memory; batch size went down to {summary.batch_size}")
+        s.log(f"note: the GPU ran out of memory; batch size went down to {summary.batch_size}")
     # Error rows of earlier runs are in the output but not done: counted apart from the skipped results.
     earlier = summary.failed_before
-    log(f"{summary.done} done, {summary.skipped - earlier} already done, {summary.failed} failed -> {summary.output}")
-    print_stats(load_s, timings, getattr(summary, "audio_seconds", 0.0), time.perf_counter() - t0)
+    s.log(f"{summary.done} done, {summary.skipped - earlier} already done, {summary.failed} failed -> {summary.output}")
+    print_stats(s, load_s, timings, getattr(summary, "audio_seconds", 0.0), time.perf_counter() - t0)
     if summary.failed or earlier:
         if earlier:
-            log(f"{earlier} {'file' if earlier == 1 else 'files'} failed in an earlier run (use --retry-errors "
+            s.log(f"{earlier} {'file' if earlier == 1 else 'files'} failed in an earlier run (use --retry-errors "
                 "to retry them)")
         raise typer.Exit(1)
 

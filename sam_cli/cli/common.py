@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -42,13 +41,18 @@ class Settings:
     stats: bool = False
     state_dtype: str | None = None  # None: DecodeOptions' default
 
+    def log(self, msg: str) -> None:
+        if not self.quiet:
+            err_console().print(msg, markup=False)
 
-def settings() -> Settings:
-    """This invocation's settings, kept on the root click context: `sam` itself sets them, a command's own
-    options override them."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:  # called outside a command (tests, the Python API)
-        return Settings()
+    def debug(self, msg: str) -> None:
+        if self.verbose:
+            err_console().print(msg, markup=False, style="dim")
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """This invocation's settings, kept on the root context: `sam` itself sets them, a command's own options
+    override them."""
     root = ctx.find_root()
     if not isinstance(root.obj, Settings):
         root.obj = Settings()
@@ -58,16 +62,6 @@ def settings() -> Settings:
 def err_console() -> Console:
     # soft_wrap: an error is one line however narrow the terminal, so scripts can grep it.
     return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True)
-
-
-def log(msg: str) -> None:
-    if not settings().quiet:
-        err_console().print(msg, markup=False)
-
-
-def debug(msg: str) -> None:
-    if settings().verbose:
-        err_console().print(msg, markup=False, style="dim")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -120,9 +114,10 @@ MicOpt = Annotated[Optional[float], typer.Option("--mic", help="Record this many
                                                  "instead of reading a file.", show_default=False)]
 
 
-def _apply(model: str | None = None, device: str | None = None, dtype: str | None = None,
+def _apply(ctx: typer.Context, model: str | None = None, device: str | None = None, dtype: str | None = None,
            stats: bool = False, state_dtype: str | None = None) -> Settings:
-    s = settings()
+    """The settings with a command's own options applied."""
+    s = settings(ctx)
     if state_dtype is not None:
         from sam_cli.decoding.options import STATE_DTYPES
 
@@ -147,6 +142,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     model: ModelOpt = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
@@ -158,10 +154,10 @@ def root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Caption, tag and ask questions about audio, locally."""
-    s = settings()
+    s = settings(ctx)
     s.model = model or os.environ.get("SAM_MODEL")
     s.quiet, s.verbose = quiet, verbose
-    _apply(None, device, dtype, stats, state_dtype)
+    _apply(ctx, None, device, dtype, stats, state_dtype)
 
 
 # --- model loading and stats -----------------------------------------------------------------------------
@@ -171,12 +167,12 @@ def load(s: Settings):
     t0 = time.perf_counter()
     model = sam_cli.load_model(s.model, device=s.device, dtype=s.dtype)
     load_s = time.perf_counter() - t0
-    debug(f"model loaded in {load_s:.2f} s on {model.device} ({model.dtype})")
+    s.debug(f"model loaded in {load_s:.2f} s on {model.device} ({model.dtype})")
     return model, load_s
 
 
-def print_stats(load_s: float, timings, audio_seconds: float, wall_s: float) -> None:
-    if not settings().stats:
+def print_stats(s: Settings, load_s: float, timings, audio_seconds: float, wall_s: float) -> None:
+    if not s.stats:
         return
     tok_s = timings.new_tokens / timings.decode_s if timings.decode_s > 0 else 0.0
     rtf = wall_s / audio_seconds if audio_seconds > 0 else 0.0
@@ -189,10 +185,10 @@ def print_stats(load_s: float, timings, audio_seconds: float, wall_s: float) -> 
         + f" | audio {audio_seconds:.2f} s, real-time factor {rtf:.3f}", markup=False)
 
 
-def decode_options(max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):
+def decode_options(s: Settings, max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):
     from sam_cli.decoding.options import DecodeOptions
 
-    state = {"state_dtype": settings().state_dtype} if settings().state_dtype else {}
+    state = {"state_dtype": s.state_dtype} if s.state_dtype else {}
     return DecodeOptions(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                          **state)
 
@@ -204,13 +200,13 @@ class Clip:
     source: object  # a Path, bytes, or a waveform tensor
 
 
-def collect_inputs(files: list[str], mic: float | None) -> list[Clip]:
+def collect_inputs(s: Settings, files: list[str], mic: float | None) -> list[Clip]:
     if mic is not None:
         if files:
             raise UsageError("give either files or --mic, not both")
         from sam_cli.audio.mic import record
 
-        log(f"recording {mic:g} s from the microphone …")
+        s.log(f"recording {mic:g} s from the microphone …")
         return [Clip("mic", record(mic))]
     if not files:
         raise UsageError("no input: give audio files, '-' for stdin, or --mic SECONDS")
@@ -258,10 +254,10 @@ def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int =
 class Sink:
     """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir."""
 
-    def __init__(self, fmt: str, output_dir: Path | None, many: bool):
+    def __init__(self, s: Settings, fmt: str, output_dir: Path | None, many: bool):
         from sam_cli.writers import get_writer
 
-        self.fmt, self.output_dir = fmt, output_dir
+        self.settings, self.fmt, self.output_dir = s, fmt, output_dir
         self.writer = None
         if output_dir is None:
             self.writer = get_writer(fmt, sys.stdout, multi=many)
@@ -280,20 +276,20 @@ class Sink:
             w = get_writer(self.fmt, fh, multi=False)
             w.write(record)
             w.close()
-        log(f"wrote {path}")
+        self.settings.log(f"wrote {path}")
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
-def run_per_clip(clips: list[Clip], fmt: str, output_dir: Path | None, load_s: float, timings,
+def run_per_clip(s: Settings, clips: list[Clip], fmt: str, output_dir: Path | None, load_s: float, timings,
                  per_clip: Callable[[Clip], tuple[dict | None, float]]) -> None:
     """One record per clip to stdout or --output-dir: per_clip(clip) -> (record, or None when it wrote its own
     output; seconds of audio). With several clips, a clip that fails is reported in one line and the others
     go on; the exit code is then 1. Then --stats."""
     t0, audio_total, failed = time.perf_counter(), 0.0, 0
-    sink = Sink(fmt, output_dir, many=len(clips) > 1)
+    sink = Sink(s, fmt, output_dir, many=len(clips) > 1)
     try:
         for clip in clips:
             try:
@@ -308,12 +304,12 @@ def run_per_clip(clips: list[Clip], fmt: str, output_dir: Path | None, load_s: f
                 err_console().print(f"sam: error: {e}", markup=False, style="red")
     finally:
         sink.close()
-    print_stats(load_s, timings, audio_total, time.perf_counter() - t0)
+    print_stats(s, load_s, timings, audio_total, time.perf_counter() - t0)
     if failed:
         raise typer.Exit(1)
 
 
-def model_name() -> str:
+def model_name(s: Settings) -> str:
     from sam_cli.store.hub import DEFAULT_MODEL
 
-    return settings().model or DEFAULT_MODEL
+    return s.model or DEFAULT_MODEL

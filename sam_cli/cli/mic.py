@@ -8,24 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from sam_cli.cli.common import (
-    DeviceOpt,
-    DtypeOpt,
-    MaxTokOpt,
-    ModelOpt,
-    _apply,
-    settings,
-    app,
-    decode_options,
-    handle_errors,
-    load,
-    log,
-)
+from sam_cli.cli.common import DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, _apply, app, decode_options, handle_errors, load, settings
 
 
 @app.command()
 @handle_errors
 def record(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="Where to write the recording (.wav or .flac).")],
     seconds: Annotated[float, typer.Option("--seconds", "-s", min=0.1, help="How long to record.")] = 5.0,
     input_device: Annotated[Optional[str], typer.Option("--input-device", help="Input device name or index "
@@ -35,7 +24,7 @@ def record(
     from sam_cli.audio import write_audio
     from sam_cli.audio.mic import record as record_
 
-    log(f"recording {seconds:g} s …")
+    settings(ctx).log(f"recording {seconds:g} s …")
     wav = record_(seconds, device=_device_arg(input_device))
     write_audio(out, wav)
     print(out)
@@ -58,6 +47,7 @@ def _device_arg(value: str | None):
 @app.command()
 @handle_errors
 def listen(
+    ctx: typer.Context,
     every: Annotated[float, typer.Option("--every", help="Caption a new window this often (seconds).", min=1.0)] = 5.0,
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Override the instruction.",
                                                   show_default=False)] = None,
@@ -72,11 +62,11 @@ def listen(
     from sam_cli.audio.mic import check_microphone, stream_chunks
     from sam_cli.tasks import describe as describe_
 
-    _apply(model, device, dtype)
+    s = _apply(ctx, model, device, dtype)
     check_microphone(_device_arg(input_device))
-    model_, _ = load(settings())
-    opts = decode_options(max_tokens, 0.0, 0, 1.0, None)
-    log("listening … (Ctrl-C to stop)")
+    model_, _ = load(s)
+    opts = decode_options(s, max_tokens, 0.0, 0, 1.0, None)
+    s.log("listening … (Ctrl-C to stop)")
     started = time.monotonic()
     try:
         for chunk in stream_chunks(every, device=_device_arg(input_device)):
@@ -84,4 +74,4 @@ def listen(
             stamp = time.monotonic() - started
             print(f"[{int(stamp // 60):02d}:{stamp % 60:05.2f}] {seg.text}", flush=True)
     except KeyboardInterrupt:  # Ctrl-C is how listening ends
-        log("stopped")
+        s.log("stopped")

@@ -19,6 +19,7 @@ from sam_cli.cli.common import (
     ModelOpt,
     OutDirOpt,
     SeedOpt,
+    Settings,
     StatsOpt,
     TempOpt,
     TopKOpt,
@@ -33,19 +34,18 @@ from sam_cli.cli.common import (
     model_name,
     output_format,
     run_per_clip,
-    settings,
 )
 from sam_cli.errors import UsageError
 
 
-def run_generation(task: str, files: list[str], prompt: str | None, mic: float | None, fmt: str,
+def run_generation(s: Settings, task: str, files: list[str], prompt: str | None, mic: float | None, fmt: str,
                    output_dir: Path | None, opts) -> None:
     from sam_cli.decoding.options import Timings
     from sam_cli.tasks import iter_answers
     from sam_cli.writers import caption_record, format_time
 
-    clips = collect_inputs(files, mic)
-    model, load_s = load(settings())
+    clips = collect_inputs(s, files, mic)
+    model, load_s = load(s)
     question = prompt or model.cfg.describe_prompt
     timings = Timings()
     # Stream tokens to a terminal as they are decoded; pipes and files get whole records.
@@ -55,7 +55,7 @@ def run_generation(task: str, files: list[str], prompt: str | None, mic: float |
         duration = clip_duration(clip.source)
         if not stream:
             segments = list(iter_answers(model, clip.source, question, opts, timings=timings))
-            return caption_record(clip.name, segments, task=task, prompt=question, model=model_name(),
+            return caption_record(clip.name, segments, task=task, prompt=question, model=model_name(s),
                                   duration=duration), duration
         prefix = f"{clip.name}: " if len(clips) > 1 else ""
         multi = duration > model.cfg.window_seconds
@@ -72,12 +72,13 @@ def run_generation(task: str, files: list[str], prompt: str | None, mic: float |
             sys.stdout.flush()
         return None, duration
 
-    run_per_clip(clips, fmt, output_dir, load_s, timings, one)
+    run_per_clip(s, clips, fmt, output_dir, load_s, timings, one)
 
 
 @app.command()
 @handle_errors
 def describe(
+    ctx: typer.Context,
     files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' to read audio from stdin.",
                                                          show_default=False)] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Override the instruction.",
@@ -97,15 +98,16 @@ def describe(
     stats: StatsOpt = False,
 ) -> None:
     """Caption audio files (long audio: one caption per 10.24 s window, with timestamps)."""
-    _apply(model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats)
     fmt = output_format(fmt, json_, clips=len(files or []) + (mic is not None), output_dir=output_dir)
-    run_generation("describe", files or [], prompt, mic, fmt, output_dir,
-                   decode_options(max_tokens, temperature, top_k, top_p, seed))
+    run_generation(s, "describe", files or [], prompt, mic, fmt, output_dir,
+                   decode_options(s, max_tokens, temperature, top_k, top_p, seed))
 
 
 @app.command()
 @handle_errors
 def ask(
+    ctx: typer.Context,
     file: Annotated[Optional[str], typer.Argument(help="Audio file, or '-' for stdin (omit with --mic).",
                                                   show_default=False)] = None,
     question: Annotated[Optional[str], typer.Argument(help="The question, e.g. \"Is there a dog?\"",
@@ -129,7 +131,7 @@ def ask(
     stats: StatsOpt = False,
 ) -> None:
     """Answer a question about an audio file."""
-    _apply(model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats)
     if mic is not None and question is None:
         file, question = None, file  # `sam ask --mic 5 "Is there a dog?"`
     if question is None or not question.strip():
@@ -137,8 +139,8 @@ def ask(
     fmt = output_format(fmt, json_, timed=choices is None)
     files = [file] if file else []
     if choices is None:
-        run_generation("ask", files, question, mic, fmt, output_dir,
-                       decode_options(max_tokens, temperature, top_k, top_p, seed))
+        run_generation(s, "ask", files, question, mic, fmt, output_dir,
+                       decode_options(s, max_tokens, temperature, top_k, top_p, seed))
         return
     from sam_cli.decoding.options import Timings
     from sam_cli.tasks import choose
@@ -147,15 +149,15 @@ def ask(
     options = [c for c in choices.split(",")]
     if len([c for c in options if c.strip()]) < 2:
         raise UsageError("--choices needs at least two comma-separated choices")
-    clips = collect_inputs(files, mic)
-    model_, load_s = load(settings())
+    clips = collect_inputs(s, files, mic)
+    model_, load_s = load(s)
     timings = Timings()
 
     def one(clip: Clip) -> tuple[dict, float]:
         ranked = choose(model_, clip.source, question, options, timings=timings)
-        return choices_record(clip.name, question, ranked, model_name()), clip_duration(clip.source)
+        return choices_record(clip.name, question, ranked, model_name(s)), clip_duration(clip.source)
 
-    run_per_clip(clips, fmt, output_dir, load_s, timings, one)
+    run_per_clip(s, clips, fmt, output_dir, load_s, timings, one)
 
 
 def read_labels(spec: str) -> list[str]:
@@ -177,6 +179,7 @@ def read_labels(spec: str) -> list[str]:
 @app.command()
 @handle_errors
 def classify(
+    ctx: typer.Context,
     files: Annotated[Optional[list[str]], typer.Argument(help="Audio files, or '-' for stdin.",
                                                          show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", "-l", help="Comma-separated labels, or a file with "
@@ -205,16 +208,16 @@ def classify(
     from sam_cli.tasks import classify as classify_
     from sam_cli.writers import labels_record
 
-    _apply(model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats)
     fmt = output_format(fmt, json_, timed=False)
     label_list = read_labels(labels) if labels is not None else None
-    clips = collect_inputs(files or [], mic)
-    model_, load_s = load(settings())
-    timings, opts = Timings(), decode_options(96, 0.0, 0, 1.0, None)
+    clips = collect_inputs(s, files or [], mic)
+    model_, load_s = load(s)
+    timings, opts = Timings(), decode_options(s, 96, 0.0, 0, 1.0, None)
 
     def one(clip: Clip) -> tuple[dict, float]:
         seconds = clip_duration(clip.source)
         tags = classify_(model_, clip.source, label_list, top_k, prompt=prompt, timings=timings, opts=opts)
-        return labels_record(clip.name, tags, model_name()), seconds
+        return labels_record(clip.name, tags, model_name(s)), seconds
 
-    run_per_clip(clips, fmt, output_dir, load_s, timings, one)
+    run_per_clip(s, clips, fmt, output_dir, load_s, timings, one)
