@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from safetensors.torch import save_file
 
 from sam_cli.errors import CheckpointError
 from sam_cli.store.mamba2_files import load_language_model, save_language_model
-from sam_cli.models.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel, Mamba2Mixer
+from sam_cli.models.mamba2 import InferenceState, Mamba2Config, Mamba2LMHeadModel, Mamba2Mixer, ReferenceStep
 from sam_cli.models.ssd import ssd_chunked, ssd_step
 from sam_cli.store.weights import read_tensors
 
@@ -198,7 +199,16 @@ def test_mixer_matches_naive_block(ngroups, with_state):
         # The recurrent path, token by token, on its own copies of the states.
         cs2 = cs.clone() if with_state else torch.zeros(2, cfg.conv_dim, cfg.d_conv, dtype=F64)
         ss2 = ss.clone() if with_state else torch.zeros(2, cfg.nheads, cfg.headdim, cfg.d_state, dtype=F64)
-        steps = torch.stack([m.step(u[:, t], cs2, ss2) for t in range(u.shape[1])], 1)
+        # The decode step's stages for this mixer (ReferenceStep on a one-layer model holding it).
+        lm = Mamba2LMHeadModel(replace(cfg, n_layer=1), dtype=F64)
+        lm.backbone.layers[0].mixer = m
+        ops = ReferenceStep(lm)
+
+        def step(u_t):
+            zx = m.in_proj(u_t)
+            return ops.gate_out_proj(0, ops.conv_ssm(0, zx, cs2, ss2), zx, torch.zeros_like(u_t))
+
+        steps = torch.stack([step(u[:, t]) for t in range(u.shape[1])], 1)
         torch.testing.assert_close(steps, ref, rtol=0, atol=1e-10)
         torch.testing.assert_close(cs2, ref_cs, rtol=0, atol=1e-12)
         torch.testing.assert_close(ss2, ref_ss, rtol=0, atol=1e-10)

@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from sam_cli.models.mamba2 import decode_step
 from sam_cli.models.ssd import gated_rmsnorm, ssd_step
 
 if TYPE_CHECKING:
@@ -116,34 +117,51 @@ class CPUDecoder:
 
     def step(self, model: Mamba2LMHeadModel, input_ids: Tensor | None, state: InferenceState,
              inputs_embeds: Tensor | None = None) -> Tensor:
-        """Mamba2LMHeadModel.step with the copies: same signature, same state updates (to rounding).
+        """Mamba2LMHeadModel.step with the copies: same signature, same state updates (to rounding)."""
+        return decode_step(CPUStep(self, model), state, input_ids, inputs_embeds)
 
-        The maths of Mamba2Mixer.step and the sam_cli.models.ssd ops, written with fewer, fused tensor ops: at one
-        token each op costs a few microseconds whatever its size, and there are ~25 per layer.
-        """
-        c = model.cfg
-        h = model.embed(input_ids) if inputs_embeds is None else inputs_embeds
+
+class CPUStep:
+    """The decode step's stages with the copies, and the reference maths written with fewer, fused tensor ops:
+    at one token each op costs a few microseconds whatever its size, and there are ~25 per layer."""
+
+    def __init__(self, dec: CPUDecoder, model: Mamba2LMHeadModel):
+        self.dec, self.model, self.cfg = dec, model, model.cfg
+        self.n_layer = model.cfg.n_layer
+        self.layers = list(model.backbone.layers)
+
+    def begin(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> Tensor:
+        h = self.model.embed(input_ids) if inputs_embeds is None else inputs_embeds
         # A fresh fp32 copy: the residual is then updated in place (it may otherwise alias the embedding).
-        residual = h.to(torch.float32, copy=True)
-        b = residual.shape[0]
-        nB = c.ngroups * c.d_state
-        for layer, mats, cs, ss in zip(model.backbone.layers, self.layers, state.conv_states, state.ssm_states):
-            mixer = layer.mixer
-            u = F.rms_norm(residual, (c.d_model,), layer.norm.weight, layer.norm.eps)
-            z, xBC, dt = mixer._split(mats.in_proj(u))
-            _conv_shift_(cs, xBC)
-            conv = mixer.conv1d
-            xBC = F.silu(torch.linalg.vecdot(cs, conv.weight[:, 0, :]) + conv.bias)
-            x, B, C = torch.split(xBC, [c.d_inner, nB, nB], dim=-1)
-            dt, A = mixer._dt_A(dt)
-            x = x.view(b, c.nheads, c.headdim)
-            if c.ngroups == 1 and ss.is_contiguous():
-                y = _ssd_step_1group(ss, x, dt, A, B, C, mixer.D)
-            else:
-                y = ssd_step(ss, x, dt, A, B.view(b, c.ngroups, c.d_state), C.view(b, c.ngroups, c.d_state), mixer.D)
-            g = gated_rmsnorm(y.view(b, c.d_inner), z, mixer.norm.weight, mixer.norm.eps, mixer.norm.group_size)
-            residual.add_(mats.out_proj(g))
-        return self.lm_head(model.backbone.norm_f(residual))
+        return h.to(torch.float32, copy=True)
+
+    def norm_in_proj(self, i: int, residual: Tensor) -> tuple[Tensor, Tensor]:
+        norm = self.layers[i].norm
+        return self.dec.layers[i].in_proj(F.rms_norm(residual, (self.cfg.d_model,), norm.weight, norm.eps)), residual
+
+    def conv_ssm(self, i: int, zx: Tensor, cs: Tensor, ss: Tensor) -> Tensor:
+        c, mixer = self.cfg, self.layers[i].mixer
+        b, nB = zx.shape[0], c.ngroups * c.d_state
+        _, xBC, dt = mixer._split(zx)
+        _conv_shift_(cs, xBC)
+        conv = mixer.conv1d
+        xBC = F.silu(torch.linalg.vecdot(cs, conv.weight[:, 0, :]) + conv.bias)
+        x, B, C = torch.split(xBC, [c.d_inner, nB, nB], dim=-1)
+        dt, A = mixer._dt_A(dt)
+        x = x.view(b, c.nheads, c.headdim)
+        if c.ngroups == 1 and ss.is_contiguous():
+            y = _ssd_step_1group(ss, x, dt, A, B, C, mixer.D)
+        else:
+            y = ssd_step(ss, x, dt, A, B.view(b, c.ngroups, c.d_state), C.view(b, c.ngroups, c.d_state), mixer.D)
+        return y.view(b, c.d_inner)
+
+    def gate_out_proj(self, i: int, y: Tensor, zx: Tensor, residual: Tensor) -> Tensor:
+        norm = self.layers[i].mixer.norm
+        g = gated_rmsnorm(y, zx[:, : self.cfg.d_inner], norm.weight, norm.eps, norm.group_size)
+        return residual.add_(self.dec.layers[i].out_proj(g))
+
+    def head(self, residual: Tensor) -> Tensor:
+        return self.dec.lm_head(self.model.backbone.norm_f(residual))
 
 
 def _conv_shift_(conv_state: Tensor, x: Tensor) -> None:

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sam_cli.accel import kernels
-from sam_cli.models.mamba2 import MIXER_NORM_EPS
+from sam_cli.accel.fast_mamba2 import LibraryStep
+from sam_cli.models.mamba2 import MIXER_NORM_EPS, decode_step
 from sam_cli.accel.shape_graphs import ShapeGraphs
 
 STEPS_PER_GRAPH = 8  # even: the fused kernels' double-buffered conv state returns to buffer 0
@@ -128,57 +128,15 @@ class GraphDecoder:
     def uses_stale_weights(self) -> bool:
         return self._ptrs() != self._weight_ptrs
 
-    # --- one step, three ways -----------------------------------------------------------------------------
-    def _conv_buffers(self, k: int) -> tuple[list[Tensor], list[Tensor]]:
+    # --- one step, three ways (the stages: see the *GraphStep classes below) -----------------------------------------------------------------------------
+    def conv_buffers(self, k: int) -> tuple[list[Tensor], list[Tensor]]:
         a, b = self.state.conv_states, self.conv_alt
         return (a, b) if k % 2 == 0 else (b, a)
 
-    def _pick(self, logits: Tensor, k: int) -> None:
-        # Greedy pick straight into the next step's input (argmax takes the first of equal maxima, as eager).
-        torch.argmax(logits, dim=-1, out=self.tokens[k + 1])
-
-    def _step_library(self, k: int) -> None:
-        f = self.fast
-        h = f.step_hidden(self.tokens[k], self.state)  # convolution state updated in place: buffer 0 always
-        self._pick(F.linear(h, f.head_w), k)
-
-    def _step_hybrid(self, k: int) -> None:
-        from sam_cli.accel.triton_decode import conv_ssm_step
-
-        f, c = self.fast, self.fast.cfg
-        cur, nxt = self._conv_buffers(k)
-        hidden, residual = f.embed(self.tokens[k]), None
-        for i, p in enumerate(f.layers):
-            h, residual = kernels.add_rms_norm(hidden, residual, p.norm_w, c.norm_eps)
-            zx = F.linear(h, p.in_w)
-            y = conv_ssm_step(zx, cur[i], nxt[i], p.conv_w, p.conv_b, self.state.ssm_states[i], p.A, p.dt_bias, p.D,
-                              self.y, c.d_inner, c.ngroups, pdl=False)  # its neighbours are library kernels
-            y = kernels.gated_rmsnorm(y, zx[:, : c.d_inner], p.gnorm_w, MIXER_NORM_EPS, c.d_inner // c.ngroups)
-            hidden = F.linear(y, p.out_w)
-        h, _ = kernels.add_rms_norm(hidden, residual, f.norm_f_w, c.norm_eps)
-        self._pick(F.linear(h, f.head_w), k)
-
-    def _step_fused(self, k: int) -> None:
-        from sam_cli.accel.triton_decode import conv_ssm_step, gated_norm_gemv_add, rmsnorm_gemv
-
-        f, c = self.fast, self.fast.cfg
-        cur, nxt = self._conv_buffers(k)
-        for i, p in enumerate(f.layers):
-            if i == 0 and k == 0:  # gathers the embedding rows and starts the residual stream
-                rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, c.norm_eps, self.zx, ids=self.tokens[k],
-                             residual_out=self.residual)
-            elif i == 0:  # the same, from the previous step's packed pick (and writes it to tokens[k])
-                rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, c.norm_eps, self.zx, packed_ids=self.packed[k],
-                             ids_out=self.tokens[k], residual_out=self.residual)
-            else:
-                rmsnorm_gemv(self.residual, p.norm_w, p.in_w, c.norm_eps, self.zx)
-            conv_ssm_step(self.zx, cur[i], nxt[i], p.conv_w, p.conv_b, self.state.ssm_states[i], p.A, p.dt_bias, p.D,
-                          self.y, c.d_inner, c.ngroups)
-            gated_norm_gemv_add(self.y, self.zx[:, : c.d_inner], p.gnorm_w, p.out_w, MIXER_NORM_EPS, self.residual)
-        rmsnorm_gemv(self.residual, f.norm_f_w, f.head_w, c.norm_eps, self.logits, argmax_out=self.packed[k + 1])
-
     def step_fn(self, variant: str) -> Callable[[int], None]:
-        return {"library": self._step_library, "hybrid": self._step_hybrid, "fused": self._step_fused}[variant]
+        """Step k of a graph: the one decode step (models.mamba2.decode_step) with this variant's stages."""
+        ops = {"library": _LibraryGraphStep, "hybrid": _HybridGraphStep, "fused": _FusedGraphStep}[variant]
+        return lambda k: decode_step(ops(self, k), self.state, self.tokens[k])
 
     def run_steps(self, variant: str) -> None:
         """STEPS_PER_GRAPH steps, then the last token moved to slot 0: what one graph replay does."""
@@ -307,6 +265,80 @@ def prefill_rows(dec: GraphDecoder, embeds: list[Tensor] | Tensor) -> Tensor:
                              out_rows=out_rows)
         logits[out_rows] = lg[:, -1].float()
     return logits
+
+
+class _LibraryGraphStep(LibraryStep):
+    """Library kernels inside a graph: the greedy pick goes straight into the next step's input (argmax takes
+    the first of equal maxima, as eager); the convolution state is updated in place (buffer 0 always)."""
+
+    def __init__(self, dec: GraphDecoder, k: int):
+        super().__init__(dec.fast)
+        self.dec, self.k = dec, k
+
+    def head(self, carry: tuple[Tensor, Tensor]) -> None:
+        logits = F.linear(self.final_hidden(carry), self.fast.head_w)
+        torch.argmax(logits, dim=-1, out=self.dec.tokens[self.k + 1])
+
+
+class _HybridGraphStep(_LibraryGraphStep):
+    """As the library variant, with the conv update and the SSM update fused into one Triton kernel, which
+    writes the new convolution state to the other buffer."""
+
+    def conv_ssm(self, i: int, zx: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
+        from sam_cli.accel.triton_decode import conv_ssm_step
+
+        c, p, dec = self.cfg, self.fast.layers[i], self.dec
+        cur, nxt = dec.conv_buffers(self.k)
+        return conv_ssm_step(zx, cur[i], nxt[i], p.conv_w, p.conv_b, ssm_state, p.A, p.dt_bias, p.D, dec.y,
+                             c.d_inner, c.ngroups, pdl=False)  # its neighbours are library kernels
+
+
+class _FusedGraphStep:
+    """triton_decode's three kernels a layer, on the decoder's static buffers: the residual stream stays in
+    `dec.residual`, so the carry is nothing; layer 0's kernel gathers the embedding rows (from the previous
+    step's packed pick after step 0) and the LM head's kernel packs the greedy pick."""
+
+    def __init__(self, dec: GraphDecoder, k: int):
+        self.dec, self.k, self.fast, self.cfg = dec, k, dec.fast, dec.fast.cfg
+        self.n_layer = self.cfg.n_layer
+
+    def begin(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> None:
+        return None
+
+    def norm_in_proj(self, i: int, carry: None) -> tuple[Tensor, None]:
+        from sam_cli.accel.triton_decode import rmsnorm_gemv
+
+        dec, f, k, eps = self.dec, self.fast, self.k, self.cfg.norm_eps
+        p = f.layers[i]
+        if i == 0 and k == 0:
+            rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, eps, dec.zx, ids=dec.tokens[k], residual_out=dec.residual)
+        elif i == 0:
+            rmsnorm_gemv(f.embedding, p.norm_w, p.in_w, eps, dec.zx, packed_ids=dec.packed[k], ids_out=dec.tokens[k],
+                         residual_out=dec.residual)
+        else:
+            rmsnorm_gemv(dec.residual, p.norm_w, p.in_w, eps, dec.zx)
+        return dec.zx, None
+
+    def conv_ssm(self, i: int, zx: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
+        from sam_cli.accel.triton_decode import conv_ssm_step
+
+        c, p, dec = self.cfg, self.fast.layers[i], self.dec
+        cur, nxt = dec.conv_buffers(self.k)
+        conv_ssm_step(zx, cur[i], nxt[i], p.conv_w, p.conv_b, ssm_state, p.A, p.dt_bias, p.D, dec.y, c.d_inner,
+                      c.ngroups)
+        return dec.y
+
+    def gate_out_proj(self, i: int, y: Tensor, zx: Tensor, carry: None) -> None:
+        from sam_cli.accel.triton_decode import gated_norm_gemv_add
+
+        p, c = self.fast.layers[i], self.cfg
+        gated_norm_gemv_add(y, zx[:, : c.d_inner], p.gnorm_w, p.out_w, MIXER_NORM_EPS, self.dec.residual)
+
+    def head(self, carry: None) -> None:
+        from sam_cli.accel.triton_decode import rmsnorm_gemv
+
+        dec, f = self.dec, self.fast
+        rmsnorm_gemv(dec.residual, f.norm_f_w, f.head_w, self.cfg.norm_eps, dec.logits, argmax_out=dec.packed[self.k + 1])
 
 
 class GraphDecoders:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sam_cli.accel import kernels
 from sam_cli.models.lora import LoRALinear
-from sam_cli.models.mamba2 import MIXER_NORM_EPS, InferenceState, Mamba2LMHeadModel
+from sam_cli.models.mamba2 import MIXER_NORM_EPS, InferenceState, Mamba2LMHeadModel, decode_step, split_xbc
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
@@ -153,37 +153,10 @@ class FastMamba2:
     __call__ = forward
 
     # --- one decode step ------------------------------------------------------------------------------
-    def mixer_step(self, p: LayerParams, u: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
-        """One token through a mixer (library kernels); both states updated in place."""
-        c = self.cfg
-        b = u.shape[0]
-        zxbcdt = F.linear(u, p.in_w)
-        z, xBC, dt = torch.split(zxbcdt, [c.d_inner, c.conv_dim, c.nheads], dim=-1)
-        xBC = kernels.causal_conv1d_step(conv_state, xBC, p.conv_w, p.conv_b)
-        x, B, C = torch.split(xBC, [c.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1)
-        y = kernels.ssd_step_raw_dt(ssm_state, x.view(b, c.nheads, c.headdim), dt, p.A,
-                                    B.view(b, c.ngroups, c.d_state), C.view(b, c.ngroups, c.d_state), p.D,
-                                    dt_bias=p.dt_bias, dt_softplus=True)
-        y = kernels.gated_rmsnorm(y.view(b, c.d_inner), z, p.gnorm_w, MIXER_NORM_EPS, c.d_inner // c.ngroups)
-        return F.linear(y, p.out_w)
-
-    def step_hidden(self, input_ids: Tensor | None, state: InferenceState, inputs_embeds: Tensor | None = None
-                    ) -> Tensor:
-        """All layers and the final norm for one token a row -> normalised hidden (b, d_model)."""
-        hidden = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.to(self.dtype)
-        residual = None
-        eps = self.cfg.norm_eps
-        for p, cs, ss in zip(self.layers, state.conv_states, state.ssm_states):
-            h, residual = kernels.add_rms_norm(hidden, residual, p.norm_w, eps)
-            hidden = self.mixer_step(p, h, cs, ss)
-        h, _ = kernels.add_rms_norm(hidden, residual, self.norm_f_w, eps)
-        return h
-
     @torch.no_grad()
     def step(self, input_ids: Tensor | None, state: InferenceState, inputs_embeds: Tensor | None = None) -> Tensor:
         """As Mamba2LMHeadModel.step: logits [B, V] (fp32); `state` updated in place."""
-        h = self.step_hidden(input_ids, state, inputs_embeds)
-        return F.linear(h, self.head_w).to(torch.promote_types(h.dtype, torch.float32))
+        return decode_step(LibraryStep(self), state, input_ids, inputs_embeds)
 
     def allocate_state(self, batch: int, ssm_dtype: torch.dtype | None = None) -> InferenceState:
         """Zero states; the SSM state in fp32 (the reference's), or in `ssm_dtype` (decoding kernels only)."""
@@ -192,3 +165,44 @@ class FastMamba2:
             if ssm_dtype is not None and ssm_dtype != st.ssm_states[0].dtype:
                 st.ssm_states = [s.to(ssm_dtype) for s in st.ssm_states]
             return st
+
+
+class LibraryStep:
+    """The decode step's stages on the library kernels: mamba_ssm's fused add + RMSNorm (so the carry is
+    (hidden, residual): each layer's residual add happens in the next norm), causal_conv1d's update,
+    selective_state_update, the gated-norm kernel and cuBLAS."""
+
+    def __init__(self, fast: FastMamba2):
+        self.fast, self.cfg = fast, fast.cfg
+        self.n_layer = fast.cfg.n_layer
+
+    def begin(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> tuple[Tensor, None]:
+        f = self.fast
+        return (f.embed(input_ids) if inputs_embeds is None else inputs_embeds.to(f.dtype)), None
+
+    def norm_in_proj(self, i: int, carry: tuple[Tensor, Tensor | None]) -> tuple[Tensor, tuple[None, Tensor]]:
+        p = self.fast.layers[i]
+        h, residual = kernels.add_rms_norm(carry[0], carry[1], p.norm_w, self.cfg.norm_eps)
+        return F.linear(h, p.in_w), (None, residual)
+
+    def conv_ssm(self, i: int, zx: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
+        c, p = self.cfg, self.fast.layers[i]
+        b = zx.shape[0]
+        _, xBC, dt = torch.split(zx, [c.d_inner, c.conv_dim, c.nheads], dim=-1)
+        xBC = kernels.causal_conv1d_step(conv_state, xBC, p.conv_w, p.conv_b)
+        x, B, C = split_xbc(c, xBC)
+        y = kernels.ssd_step_raw_dt(ssm_state, x, dt, p.A, B, C, p.D, dt_bias=p.dt_bias, dt_softplus=True)
+        return y.view(b, c.d_inner)
+
+    def gate_out_proj(self, i: int, y: Tensor, zx: Tensor, carry: tuple[None, Tensor]) -> tuple[Tensor, Tensor]:
+        c, p = self.cfg, self.fast.layers[i]
+        y = kernels.gated_rmsnorm(y, zx[:, : c.d_inner], p.gnorm_w, MIXER_NORM_EPS, c.d_inner // c.ngroups)
+        return F.linear(y, p.out_w), carry[1]
+
+    def final_hidden(self, carry: tuple[Tensor, Tensor]) -> Tensor:
+        h, _ = kernels.add_rms_norm(carry[0], carry[1], self.fast.norm_f_w, self.cfg.norm_eps)
+        return h
+
+    def head(self, carry: tuple[Tensor, Tensor]) -> Tensor:
+        h = self.final_hidden(carry)
+        return F.linear(h, self.fast.head_w).to(torch.promote_types(h.dtype, torch.float32))

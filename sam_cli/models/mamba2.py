@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
@@ -299,18 +299,6 @@ class Mamba2Mixer(nn.Module):
         y = self.norm(y.reshape(b, l, c.d_inner), z)
         return self.out_proj(y), conv_state, ssm_state
 
-    def step(self, u: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
-        """u (b, d_model) -> out (b, d_model); both states are updated in place."""
-        c = self.cfg
-        b = u.shape[0]
-        z, xBC, dt = self._split(self.in_proj(u))
-        xBC = causal_conv1d_step(conv_state, xBC, self.conv1d.weight[:, 0, :], self.conv1d.bias)
-        x, B, C = torch.split(xBC, [c.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1)
-        dt, A = self._dt_A(dt)
-        y = ssd_step(ssm_state, x.view(b, c.nheads, c.headdim), dt, A, B.view(b, c.ngroups, c.d_state),
-                     C.view(b, c.ngroups, c.d_state), self.D)
-        return self.out_proj(self.norm(y.view(b, c.d_inner), z))
-
 
 class Block(nn.Module):
     """Pre-norm residual block: r <- r + mixer(norm(r)), with the residual r kept in fp32."""
@@ -324,9 +312,6 @@ class Block(nn.Module):
                 ) -> tuple[Tensor, Tensor, Tensor]:
         out, conv_state, ssm_state = self.mixer(self.norm(residual), conv_state, ssm_state)
         return residual + out.to(residual.dtype), conv_state, ssm_state
-
-    def step(self, residual: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
-        return residual + self.mixer.step(self.norm(residual), conv_state, ssm_state).to(residual.dtype)
 
 
 class Mamba2Backbone(nn.Module):
@@ -423,8 +408,82 @@ class Mamba2LMHeadModel(nn.Module):
 
     def step(self, input_ids: Tensor | None, state: InferenceState, inputs_embeds: Tensor | None = None) -> Tensor:
         """One token per row (input_ids [B] or inputs_embeds [B, D]) -> logits [B, V]; `state` updated in place."""
-        h = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.to(self.dtype)
-        residual = h.to(self._residual_dtype())
-        for layer, cs, ss in zip(self.backbone.layers, state.conv_states, state.ssm_states):
-            residual = layer.step(residual, cs, ss)
-        return self._logits(residual)
+        return decode_step(ReferenceStep(self), state, input_ids, inputs_embeds)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One decode step. Every backend runs this loop (accel/: the CPU's fp16 copies, the GPU kernels, CUDA graphs);
+# what differs is how each stage is computed, so each backend supplies its `StepOps`.
+
+
+class StepOps(Protocol):
+    """The stages of one decode step. `carry` is the backend's residual stream (the reference: a fp32 tensor;
+    the fused kernels: (hidden, residual), their add being fused into the next norm)."""
+
+    n_layer: int
+
+    def begin(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> Any:
+        """The embedding of the new token -> the carry."""
+
+    def norm_in_proj(self, i: int, carry: Any) -> tuple[Tensor, Any]:
+        """Layer i's pre-norm and in_proj -> (zxbcdt (b, d_in_proj), carry)."""
+
+    def conv_ssm(self, i: int, zx: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
+        """The conv and SSM update of one token (both states in place) -> y (b, d_inner), D skip included."""
+
+    def gate_out_proj(self, i: int, y: Tensor, zx: Tensor, carry: Any) -> Any:
+        """RMSNorm(y * silu(z)), out_proj, and the residual add -> the carry."""
+
+    def head(self, carry: Any) -> Tensor:
+        """The final norm and the LM head -> logits (fp32)."""
+
+
+def decode_step(ops: StepOps, state: InferenceState, input_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None) -> Tensor:
+    """One token a row through every layer: the one decode step, whatever computes its stages."""
+    carry = ops.begin(input_ids, inputs_embeds)
+    for i in range(ops.n_layer):
+        zx, carry = ops.norm_in_proj(i, carry)
+        y = ops.conv_ssm(i, zx, state.conv_states[i], state.ssm_states[i])
+        carry = ops.gate_out_proj(i, y, zx, carry)
+    return ops.head(carry)
+
+
+def split_xbc(cfg: Mamba2Config, xBC: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The conv's output (b, conv_dim) -> x (b, nheads, headdim), B and C (b, ngroups, d_state)."""
+    b, g, n = xBC.shape[0], cfg.ngroups, cfg.d_state
+    x, B, C = torch.split(xBC, [cfg.d_inner, g * n, g * n], dim=-1)
+    return x.view(b, cfg.nheads, cfg.headdim), B.view(b, g, n), C.view(b, g, n)
+
+
+class ReferenceStep:
+    """The readable step: the model's own modules and `ssd`'s reference ops, residual in fp32."""
+
+    def __init__(self, lm: Mamba2LMHeadModel):
+        self.lm, self.cfg = lm, lm.cfg
+        self.n_layer = lm.cfg.n_layer
+        self.layers = list(lm.backbone.layers)
+
+    def begin(self, input_ids: Tensor | None, inputs_embeds: Tensor | None) -> Tensor:
+        h = self.lm.embed(input_ids) if inputs_embeds is None else inputs_embeds.to(self.lm.dtype)
+        return h.to(self.lm._residual_dtype())
+
+    def norm_in_proj(self, i: int, residual: Tensor) -> tuple[Tensor, Tensor]:
+        layer = self.layers[i]
+        return layer.mixer.in_proj(layer.norm(residual)), residual
+
+    def conv_ssm(self, i: int, zx: Tensor, conv_state: Tensor, ssm_state: Tensor) -> Tensor:
+        mixer, c = self.layers[i].mixer, self.cfg
+        _, xBC, dt = mixer._split(zx)
+        xBC = causal_conv1d_step(conv_state, xBC, mixer.conv1d.weight[:, 0, :], mixer.conv1d.bias)
+        x, B, C = split_xbc(c, xBC)
+        dt, A = mixer._dt_A(dt)
+        return ssd_step(ssm_state, x, dt, A, B, C, mixer.D).reshape(zx.shape[0], c.d_inner)
+
+    def gate_out_proj(self, i: int, y: Tensor, zx: Tensor, residual: Tensor) -> Tensor:
+        mixer = self.layers[i].mixer
+        z = zx[:, : self.cfg.d_inner]
+        return residual + mixer.out_proj(mixer.norm(y, z)).to(residual.dtype)
+
+    def head(self, residual: Tensor) -> Tensor:
+        return self.lm._logits(residual)
