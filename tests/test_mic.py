@@ -337,7 +337,7 @@ def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-CHECK = ("from sam_cli import mic\nfrom sam_cli.errors import AudioError\n"
+CHECK = ("from sam_cli.audio import mic\nfrom sam_cli.errors import AudioError\n"
          "try:\n    mic.check_microphone()\nexcept AudioError as e:\n    print('AudioError:', e)\n"
          "else:\n    print('ok')\n")
 

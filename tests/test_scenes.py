@@ -159,7 +159,9 @@ def test_window_constants_are_sam_clis():
     from sam_cli import audio as sam_audio
 
     assert build.WINDOW_SECONDS == sam_audio.WINDOW_SECONDS
-    assert build.WINDOW_SAMPLES == sam_audio._window_samples(sam_audio.WINDOW_SECONDS, sam_audio.SAMPLE_RATE)
+    from sam_cli.audio.load import _window_samples
+
+    assert build.WINDOW_SAMPLES == _window_samples(sam_audio.WINDOW_SECONDS, sam_audio.SAMPLE_RATE)
     assert build.SR == sam_audio.SAMPLE_RATE
     for seconds in (0.3, 1.0, 10.0, 10.24, 10.25, 25.0, 61.44):
         n = int(round(seconds * SR))
