@@ -24,9 +24,10 @@ more, one whole package's recordings of it (never the package with the most) are
 "package"`), so that held-out figures measure new recordings, not new cuts of known ones; then within each
 (category, package), about 20% of the groups (at least one where there are two) are held out ("recording"),
 and where a package has one group of several cuts, about 20% of the cuts ("segment"). Speech: within each
-(category, package, language), about 20% of the voices (at least one where there are two; "voice"), and in
-every language with 3 voices or more, at least one voice. Records of one group or one voice always share a
-split (except "segment" cuts).
+(speech category, package, language), about 20% of the voices (at least one where there are two; never a
+voice larger than all the others of 3 or more; "voice"), and in every language with 3 voices or more, at
+least one voice (not its largest). A voice's laughs and cries go with it. Records of one group or one voice
+always share a split (except "segment" cuts).
 
     python3 scripts/collect_sources.py --out data/sources             # every module; --seed 0
     python3 scripts/collect_sources.py --out /tmp/s --only tuxpaint,asterisk
@@ -65,8 +66,8 @@ HOLDOUT_SHARE = 0.2
 PACKAGE_HOLDOUT_MIN = 3  # a category in this many packages or more has one whole package held out
 VOICE_HOLDOUT_MIN = 3  # a language with this many voices or more has at least one voice held out
 MIN_SECONDS = 0.05
-DEFAULT_PACKAGE_MINUTES = 60.0
-DEFAULT_VOICE_MINUTES = 8.0
+DEFAULT_PACKAGE_MINUTES = 90.0
+DEFAULT_VOICE_MINUTES = 10.0
 DEFAULT_AMBIENCE_SECONDS = 20.0
 TOOLS = ("sox", "soxi", "dpkg-query")
 DEFAULT_UNPACKED = "/work/pkgs"
@@ -271,11 +272,13 @@ def _seeded_order(ids: list[str], key: str) -> list[str]:
 
 
 def apply_caps(recs: list[dict[str, Any]], pcm: dict[str, np.ndarray], categories: dict[str, Category],
-               seed: int, package_minutes: float, voice_minutes: float, ambience_seconds: float
-               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+               seed: int, package_minutes: float, voice_minutes: float, ambience_seconds: float,
+               exempt: set[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Cut long ambiences; keep at most voice_minutes of one voice and package_minutes of one package
     (chosen in a seeded order, one recording per category or voice in turn, so that a capped package keeps
-    its variety). -> (kept records, what the caps did)."""
+    its variety). `exempt` ids (the first dataset's) are never dropped, but count towards the budgets.
+    -> (kept records, what the caps did)."""
+    exempt = exempt or set()
     did: dict[str, Any] = {"ambience_cut": 0, "voice_dropped": {}, "package_dropped": {}}
     for r in recs:
         if r["role"] == "ambience" and categories[r["category"]].kind != "noise" and \
@@ -294,8 +297,9 @@ def apply_caps(recs: list[dict[str, Any]], pcm: dict[str, np.ndarray], categorie
         for r in pool:
             lanes.setdefault(str(r.get(by)), []).append(r["id"])
         secs = {r["id"]: r["seconds"] for r in pool}
-        queues = {k: _seeded_order(sorted(v), f"{seed}:{key}:{k}") for k, v in sorted(lanes.items())}
-        kept_s, keep = 0.0, set()
+        queues = {k: _seeded_order(sorted(set(v) - exempt), f"{seed}:{key}:{k}") for k, v in sorted(lanes.items())}
+        keep = {r["id"] for r in pool if r["id"] in exempt}
+        kept_s = sum(secs[i] for i in keep)
         while any(queues.values()):
             for k in list(queues):
                 if queues[k]:
@@ -307,9 +311,9 @@ def apply_caps(recs: list[dict[str, Any]], pcm: dict[str, np.ndarray], categorie
 
     drop: set[str] = set()
     by_voice: dict[str, list[dict[str, Any]]] = {}
-    for r in recs:
+    for r in recs:  # a voice in another language is new material: capped apart
         if categories[r["category"]].kind == "speech":
-            by_voice.setdefault(r["voice"], []).append(r)
+            by_voice.setdefault(f"{r['voice']} ({r.get('language')})", []).append(r)
     for v, pool in sorted(by_voice.items()):
         d = take(pool, voice_minutes * 60, f"voice:{v}", "category")
         if d:
@@ -352,8 +356,9 @@ def assign_splits(recs: list[dict[str, Any]], seed: int, categories: dict[str, C
 
     for r in recs:
         r["split"], r["holdout"] = "train", None
-    events = [r for r in recs if kind(r) not in ("noise", "speech")]
-    speech = [r for r in recs if kind(r) == "speech"]
+    # A voice's laughs and cries go with its speech: whole voices, decided once.
+    speech = [r for r in recs if kind(r) == "speech" or (kind(r) != "noise" and r.get("voice"))]
+    events = [r for r in recs if kind(r) not in ("noise", "speech") and not r.get("voice")]
 
     # Whole packages, for categories found in several.
     by_cat: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -391,15 +396,23 @@ def assign_splits(recs: list[dict[str, Any]], seed: int, categories: dict[str, C
             held = groups[int(_rng(f"{seed}:{category}").integers(len(groups)))]
             _hold([r for r in pool if r["group"] == held], "recording")
 
-    # Speech: whole voices.
+    # Speech: whole voices, pooled by (the voice's speech category, package, language).
+    voice_cat: dict[str, str] = {}
+    for r in speech:
+        if kind(r) == "speech":
+            voice_cat.setdefault(r["voice"], r["category"])
     pools: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
     for r in speech:
         lang = r.get("language") or "?"
-        pools.setdefault((r["category"], r["origin"]["package"], lang), {}).setdefault(r["voice"], []).append(r)
+        key = (voice_cat.get(r["voice"], "speech"), r["origin"]["package"], lang)
+        pools.setdefault(key, {}).setdefault(r["voice"], []).append(r)
     for (category, package, lang), voices in sorted(pools.items()):
         if len(voices) >= 2:
             key = f"{seed}:{category}:{package}" + ("" if lang == "en" else f":{lang}")
             names = sorted(voices)
+            sizes = sorted((len(v) for v in voices.values()), reverse=True)
+            if len(names) >= 3 and sizes[0] > sizes[1]:  # a voice larger than all others stays in training
+                names.remove(max(names, key=lambda v: len(voices[v])))
             k = max(1, int(round(HOLDOUT_SHARE * len(names))))
             for v in _rng(key).choice(names, size=k, replace=False).tolist():
                 _hold(voices[v], "voice")
@@ -412,11 +425,13 @@ def assign_splits(recs: list[dict[str, Any]], seed: int, categories: dict[str, C
             names = sorted(v for v in voices if v != largest)
             _hold(voices[names[int(_rng(f"{seed}:{lang}:voice").integers(len(names)))]], "voice")
 
-    # One group (or one voice) never straddles the splits, except cuts held out as "segment".
+    # One group (or one voice) never straddles the splits, except cuts held out as "segment". A voice's
+    # records go by the voice alone (a module may give one group to several voices).
+    voiced = {id(r) for r in speech}
     for key in ("group", "voice"):
         members: dict[str, list[dict[str, Any]]] = {}
         for r in recs:
-            if r.get(key) is not None and kind(r) != "noise":
+            if r.get(key) is not None and kind(r) != "noise" and (key == "voice" or id(r) not in voiced):
                 members.setdefault(str(r[key]), []).append(r)
         for pool in members.values():
             held = [r for r in pool if r["split"] == "eval" and r["holdout"] != "segment"]
@@ -497,6 +512,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", default=None,
                     help="a file to keep the collected recordings in: when it exists, the collectors are not run "
                          "again (to try other caps, splits or bit rates); delete it to collect afresh")
+    ap.add_argument("--speech-kbps", type=float, default=store.SPEECH_KBPS,
+                    help=f"Opus bit rate of speech (default: {store.SPEECH_KBPS})")
     ap.add_argument("--format", choices=["opus", "npz"], default="opus",
                     help="opus: sam-sources/2 (audio.zip); npz: the older sam-sources/1 (int16 audio.npz, large)")
     args = ap.parse_args(argv)
@@ -563,8 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     recs, duplicates = deduplicate(recs, pcm, categories)
     t_dedup = time.time() - t_dedup
     print(f"duplicates: {len(duplicates)} dropped ({t_dedup:.0f} s)", file=sys.stderr)
+    core = {r["id"] for r in recs if module_of[r["id"]] in CORE}
     recs, caps = apply_caps(recs, pcm, categories, args.seed, args.package_minutes, args.voice_minutes,
-                            args.ambience_seconds)
+                            args.ambience_seconds, exempt=core)
     assign_splits(recs, args.seed, categories)
 
     ids = [r["id"] for r in recs]
@@ -572,12 +590,15 @@ def main(argv: list[str] | None = None) -> None:
         np.savez_compressed(out_dir / "audio.npz", **{i: pcm[i] for i in ids})
         audio_name, fmt, codec = "audio.npz", "sam-sources/1", {"name": "pcm_s16le"}
     else:
-        where = store.write_store(out_dir, pcm, {r["id"]: r["sr"] for r in recs},
-                                  {r["id"]: r["origin"]["package"] for r in recs}, ids, kbps=args.kbps)
+        keys = {r["id"]: r["origin"]["package"] + (store.SPEECH_KEY if categories[r["category"]].kind == "speech"
+                                                    else "") for r in recs}
+        where = store.write_store(out_dir, pcm, {r["id"]: r["sr"] for r in recs}, keys, ids, kbps=args.kbps,
+                                  speech_kbps=args.speech_kbps)
         for r in recs:
             r["audio"] = where[r["id"]]
         audio_name, fmt = store.AUDIO_FILE, store.FORMAT
         codec = {"name": "opus", "container": "ogg, many recordings a stream", "kbps": args.kbps,
+                 "speech_kbps": args.speech_kbps, "kbps_8khz": "3/4 of the above",
                  "gap_seconds": store.GAP_SECONDS, "chunk_seconds": store.CHUNK_SECONDS}
     used = sorted({c for r in recs for c in [r["category"], *(r.get("labels") or [])]})
     all_pkgs = sorted(packages)
@@ -599,12 +620,20 @@ def main(argv: list[str] | None = None) -> None:
                            "synonyms": categories[c].synonyms, **categories[c].phrases()} for c in used},
         "recordings": recs,
     }
-    (out_dir / "sources.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    # One recording a line: readable, diffable, and a third smaller than indented JSON.
+    (out_dir / "sources.json").write_text(manifest_json(manifest))
     (out_dir / "duplicates.json").write_text(json.dumps(duplicates, indent=1, ensure_ascii=False) + "\n")
     (out_dir / "LICENSES.md").write_text(licenses_markdown(packages, recs, modules, duplicates))
     info = summary(out_dir, recs, categories, duplicates, caps, cat_warnings, bad_records, failed,
                    time.time() - t_start, t_dedup)
     (out_dir / "summary.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+
+
+def manifest_json(manifest: dict[str, Any]) -> str:
+    head = {k: v for k, v in manifest.items() if k != "recordings"}
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2]
+    rows = ",\n".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in manifest["recordings"])
+    return text + ',\n "recordings": [\n' + rows + "\n ]\n}\n"
 
 
 def licenses_markdown(packages: dict[str, dict[str, str]], recs: list[dict[str, Any]], modules: dict[str, Any],

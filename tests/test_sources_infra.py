@@ -272,3 +272,20 @@ def test_module_order_and_unknown_modules():
     assert collect.module_order(["synth", "tuxpaint"], []) == ["tuxpaint", "synth"]
     with pytest.raises(SystemExit):
         collect.module_order(["no_such_module"], [])
+
+
+def test_a_voice_is_one_unit_whatever_its_groups():
+    """A module may give several voices one group (a language folder) and a voice laughs as well as speaks:
+    the voice alone decides, and its laugh goes with it."""
+    recs = []
+    for v in range(5):
+        for k in range(3):
+            recs.append(_rec(f"k.{v}.{k}", "speech_child", "pk", "pk.ca", voice=f"ca{v}", language="ca"))
+        recs.append(_rec(f"k.{v}.laugh", "laughter", "pk", f"pk.ca.{v}.laugh", voice=f"ca{v}", language="ca"))
+    cats = dict(collect.CATEGORIES)
+    cats["laughter"] = C("laughter", "human", "laughter", "person", "laughs", "laugh", "laughing", "laugh, laughter")
+    collect.assign_splits(recs, seed=0, categories=cats)
+    held = {r["voice"] for r in recs if r["split"] == "eval"}
+    assert len(held) == 1
+    for r in recs:
+        assert (r["split"] == "eval") == (r["voice"] in held)

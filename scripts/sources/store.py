@@ -6,7 +6,8 @@ after another, each followed by GAP_SECONDS of silence (so that the codec's over
 recording into the next); a record's `audio` entry says where: {"chunk": member name, "offset": first sample,
 "num_samples"}. One Ogg stream per chunk, not one per recording: a short recording in its own Ogg Opus file
 costs about a kilobyte of headers, which for 20,000 recordings would be half the budget. Opus at
-OPUS_KBPS kbit/s (see scripts/README.md for the measurements behind that choice). Encoded with ffmpeg's
+OPUS_KBPS kbit/s, speech at SPEECH_KBPS, 8-kHz chunks at 3/4 of that (see scripts/README.md for the
+measurements behind that choice). Encoded with ffmpeg's
 libopus when ffmpeg is on the PATH (fast, byte-identical from run to run), else with libsndfile through the
 soundfile package (slow, and its Ogg serial numbers are random). Decoded with soundfile (libsndfile) only.
 
@@ -29,6 +30,8 @@ import numpy as np
 FORMAT = "sam-sources/2"
 AUDIO_FILE = "audio.zip"
 OPUS_KBPS = 16  # at 16 kHz; 8-kHz chunks get 3/4 of it (kbps_for)
+SPEECH_KBPS = 12  # chunks of speech only (a chunk's key ends with SPEECH_KEY)
+SPEECH_KEY = "#speech"
 CHUNK_SECONDS = 120.0
 GAP_SECONDS = 0.06
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -94,8 +97,9 @@ def plan_chunks(items: list[tuple[str, int, int, str]], chunk_seconds: float = C
 
 def write_store(out_dir: Path, pcm: dict[str, np.ndarray], rates: dict[str, int], keys: dict[str, str],
                 order: Iterable[str], kbps: float = OPUS_KBPS, workers: int = 2,
-                chunk_seconds: float = CHUNK_SECONDS) -> dict[str, dict[str, Any]]:
-    """Encode int16 arrays into out_dir/audio.zip; -> {id: {"chunk", "offset", "num_samples"}}."""
+                chunk_seconds: float = CHUNK_SECONDS, speech_kbps: float = SPEECH_KBPS) -> dict[str, dict[str, Any]]:
+    """Encode int16 arrays into out_dir/audio.zip; -> {id: {"chunk", "offset", "num_samples"}}. keys: what
+    keeps recordings in separate chunks (the package; "<package>#speech" for speech, at speech_kbps)."""
     order = list(order)
     chunks = plan_chunks([(i, rates[i], len(pcm[i]), keys[i]) for i in order], chunk_seconds)
     where: dict[str, dict[str, Any]] = {}
@@ -106,7 +110,8 @@ def write_store(out_dir: Path, pcm: dict[str, np.ndarray], rates: dict[str, int]
         parts = []
         for i in ids:
             parts += [pcm[i], gap]
-        return encode_opus(np.concatenate(parts), sr, kbps_for(sr, kbps))
+        rate = speech_kbps if keys[ids[0]].endswith(SPEECH_KEY) else kbps
+        return encode_opus(np.concatenate(parts), sr, kbps_for(sr, rate))
 
     pos_of: dict[str, tuple[str, int]] = {}
     for name, sr, ids in chunks:
