@@ -144,8 +144,10 @@ def load_sources(folder: str | Path, ids: Iterable[str] | None = None, workers: 
     """Read a sources folder written by collect_sources.py, old format or new.
 
     -> (manifest, {recording id: (audio, sr)}): `manifest` is sources.json as written (its "recordings" list
-    holds every record, with "split", "holdout", "category", ...); `audio` is float32 mono in [-1, 1] at the
-    record's "sr" (8000 or 16000), exactly record["num_samples"] samples long. `ids`: load only these
+    holds every record, with "split", "holdout", "category", ...); `audio` is float32 mono at the record's
+    "sr" (8000 or 16000), exactly record["num_samples"] samples long, peak-normalised to 0.89 before
+    encoding (lossy decoding overshoots on sharp attacks: about 2% of recordings peak over 1.0, up to ~1.8;
+    nothing is clipped, so scale by level, not by assuming [-1, 1]). `ids`: load only these
     recordings (their chunks are still decoded whole). Decoding runs in `workers` threads (libsndfile releases
     the GIL): about 2 minutes of CPU for 7 hours of audio, 4 bytes a sample in memory.
     """
