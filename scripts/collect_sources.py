@@ -535,7 +535,16 @@ def main(argv: list[str] | None = None) -> None:
             failed[name] = f"import failed: {type(e).__name__}: {e}"
     if failed and not args.keep_going:
         sys.exit("\n".join(f"{m}: {why}" for m, why in failed.items()) + "\n(--skip them, or --keep-going)")
-    categories, cat_warnings = merge_categories([(n, list(getattr(m, "CATEGORIES", []))) for n, m in modules.items()])
+    # Every module's categories, also those left out by --only/--skip (a module may use another's).
+    every: dict[str, Any] = dict(modules)
+    for name in module_order(None, []):
+        if name not in every and name not in failed:
+            try:
+                every[name] = importlib.import_module(f"sources.{name}")
+            except Exception:  # noqa: BLE001 - only its categories are wanted here
+                pass
+    order = [n for n in module_order(None, []) if n in every]
+    categories, cat_warnings = merge_categories([(n, list(getattr(every[n], "CATEGORIES", []))) for n in order])
 
     packages: dict[str, dict[str, str]] = {}
     missing: dict[str, list[str]] = {}

@@ -74,6 +74,10 @@ def collect(ctx: Any) -> list[Rec]:
     non_speech = {"beep": ("beep", {}), "beeperr": ("beep", {"noun": "error beep"}),
                   "ascending-2tone": ("beep", {"noun": "rising double beep"}),
                   "descending-2tone": ("beep", {"noun": "falling double beep"}),
+                  # transcribed "<beep ascending>" / "<beep decending>": tones, not speech (the first dataset
+                  # had them as speech)
+                  "confbridge-join": ("beep", {"noun": "rising beep"}),
+                  "confbridge-leave": ("beep", {"noun": "falling beep"}),
                   "tt-monkeys": ("monkey", {"noun": "monkeys", "article": "", "verb": "screech", "base": "screech",
                                             "plural": True})}
     for path in sorted(ASTERISK_ROOT.rglob("*.wav")):
@@ -94,7 +98,7 @@ def collect(ctx: Any) -> list[Rec]:
             out.append(make_record(ctx.categories, rid, category, 8000, x, origin, group=rid, **over))
             continue
         text = clean_transcript(table[key])
-        if not text or text.startswith("("):
+        if not text or text.startswith(("(", "<")):
             continue
         # One voice: a whole voice is held out or not (group = voice).
         out.append(make_record(ctx.categories, rid, "speech_female", 8000, x, origin, group="ast.en.allison",
