@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from sam_cli.models.lora import effective_weight
 from sam_cli.models.mamba2 import decode_step
 from sam_cli.models.ssd import gated_rmsnorm, ssd_step
 
@@ -47,14 +48,6 @@ Linear = Callable[[Tensor], Tensor]
 
 # ---------------------------------------------------------------------------------------------------------
 # One matrix in a reduced-precision format: a callable x (b, in) fp32 -> (b, out) fp32.
-
-
-def _effective_weight(lin: nn.Linear) -> Tensor:
-    """The weight the module really applies: an unmerged LoRA adapter (sam_cli.models.lora) is folded in."""
-    w = lin.weight.detach()
-    if hasattr(lin, "lora_A") and not getattr(lin, "merged", True):
-        w = w + lin.delta().detach().to(w.dtype)  # type: ignore[operator]
-    return w
 
 
 def _fp16_linear(w: Tensor, bias: Tensor | None) -> Linear:
@@ -109,8 +102,8 @@ class CPUDecoder:
         self.fmt = fmt
         with torch.no_grad():
             self.layers = [
-                _LayerMats(make(_effective_weight(l.mixer.in_proj), l.mixer.in_proj.bias),
-                           make(_effective_weight(l.mixer.out_proj), l.mixer.out_proj.bias))
+                _LayerMats(make(effective_weight(l.mixer.in_proj), l.mixer.in_proj.bias),
+                           make(effective_weight(l.mixer.out_proj), l.mixer.out_proj.bias))
                 for l in model.backbone.layers
             ]
             self.lm_head = make(model.lm_head.weight.detach(), model.lm_head.bias)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sam_cli.accel import kernels
-from sam_cli.models.lora import LoRALinear
+from sam_cli.models.lora import LoRALinear, effective_weight
 from sam_cli.models.mamba2 import MIXER_NORM_EPS, InferenceState, Mamba2LMHeadModel, decode_step, split_xbc
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -55,11 +55,12 @@ class FastMamba2:
     # --- parameters -----------------------------------------------------------------------------------
     @staticmethod
     def _effective(linear: torch.nn.Linear, cached: Tensor | None) -> Tensor:
-        """The weight the eager Linear applies: W, or W + scale * B @ A for an unmerged adapter."""
+        """The weight the eager Linear applies (lora.effective_weight); a merged copy is written into `cached`
+        when given, so captured graphs see the new values at the same address."""
         if isinstance(linear, LoRALinear) and not linear.merged:
-            merged = (linear.weight.float() + linear.delta().float()).to(linear.weight.dtype)
+            merged = effective_weight(linear)
             if cached is not None and cached.shape == merged.shape:
-                cached.copy_(merged)  # same storage: captured graphs see the new values
+                cached.copy_(merged)
                 return cached
             return merged
         return linear.weight

@@ -86,6 +86,14 @@ def lora_layers(model: nn.Module) -> list[LoRALinear]:
     return [m for m in model.modules() if isinstance(m, LoRALinear)]
 
 
+def effective_weight(linear: nn.Linear) -> torch.Tensor:
+    """The weight a Linear really applies: W, or W + scale * B @ A (summed in fp32) for an unmerged adapter.
+    For fast paths that keep their own copy of the matrix (accel/)."""
+    if isinstance(linear, LoRALinear) and not linear.merged:
+        return (linear.weight.detach().float() + linear.delta().detach().float()).to(linear.weight.dtype)
+    return linear.weight.detach()
+
+
 def merge_lora(model: nn.Module) -> None:
     for m in lora_layers(model):
         m.merge()
