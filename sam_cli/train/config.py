@@ -40,6 +40,7 @@ TRAIN_LM_MODES = ("none", "lora", "full")
 LOSS_ON = ("answer", "all")
 CONNECTORS = ("concat", "time_major", "frequency_major")
 EXPORT_DTYPES = ("float32", "bfloat16", "float16")
+DISTILL_LOSSES = ("cosine", "mse")
 
 CLASSIFICATION = ("cla*",)
 CLOSED_ENDED = ("*", "!*open*")
@@ -115,6 +116,12 @@ class TrainConfig:
     bf16: bool | None = None  # autocast; None: on for CUDA
     gradient_checkpointing: bool = False
     seed: int = 0
+    # --- distillation (sam_cli/train/distill.py): a frozen Whisper encoder teaches EAT in stages that train it ---
+    distill_teacher: str | None = None  # a CTranslate2 Whisper folder (model.bin); None: off
+    distill_weight: float = 0.5  # the distillation loss's weight beside the LM loss
+    distill_loss: str = "cosine"  # cosine | mse, per 160-ms step against the teacher's pooled frames
+    distill_pooled_weight: float = 0.25  # the CLS -> clip-mean term, per sample
+    distill_full_context: bool = True  # the teacher sees each window zero-padded to its 30 s (else the window)
     num_workers: int = 4  # DataLoader workers decoding audio (0: in the main process)
     group_by_length: bool = True
     device: str = "auto"
@@ -270,7 +277,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         if missing:
             raise bad(f"starting from the published parts needs --lm, --encoder and --tokenizer (missing: "
                       f"{', '.join('--' + m for m in missing)})")
-    for name, allowed in (("connector", CONNECTORS), ("loss_on", LOSS_ON), ("export_dtype", EXPORT_DTYPES)):
+    for name, allowed in (("connector", CONNECTORS), ("loss_on", LOSS_ON), ("export_dtype", EXPORT_DTYPES),
+                          ("distill_loss", DISTILL_LOSSES)):
         if getattr(cfg, name) not in allowed + (None,) * (name == "connector"):
             raise bad(f"{name} must be one of {', '.join(allowed)}, not {getattr(cfg, name)!r}")
     if cfg.train_lm is not None and cfg.train_lm not in TRAIN_LM_MODES:
@@ -281,7 +289,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         value = getattr(cfg, name)
         if value is not None and value <= 0:
             raise bad(f"{name} must be positive, not {value}")
-    for name in ("warmup_steps", "num_workers", "num_samples", "weight_decay", "grad_clip", "lora_rank"):
+    for name in ("warmup_steps", "num_workers", "num_samples", "weight_decay", "grad_clip", "lora_rank",
+                 "distill_weight", "distill_pooled_weight"):
         value = getattr(cfg, name)
         if value is not None and value < 0:
             raise bad(f"{name} must not be negative, not {value}")

@@ -7,7 +7,9 @@
   text is cut at `max_text_tokens` (LTU's cutoff_len, 108), from the end. Tokenised once, up front, into
   flat numpy arrays, audio paths too: millions of small Python objects would be copied page by page into
   every forked worker as reference counts change.
-- Audio is decoded and turned into fbank features in DataLoader workers. A clip that is missing or cannot be
+- Audio is decoded and turned into fbank features in DataLoader workers; with `with_wav` (distillation: the
+  teacher hears the same window) the 16-kHz waveform rides along, zero-padded or cut to the window's
+  target_length x 160 samples as the fbank is. A clip that is missing or cannot be
   decoded is dropped from its batch and reported back (`Batch.failed`); it never stops a run.
 - Batches: `StepSampler` builds each optimizer step's global batch (length-grouped when asked), cuts it into
   micro-batch slots and gives slot k to rank k % world_size. The split depends only on (seed, epoch,
@@ -33,6 +35,7 @@ from sam_cli.errors import UsageError
 from sam_cli.models.sam import IGNORE_INDEX
 from sam_cli.models.tokenizer import Tokenizer, format_prompt
 
+SAMPLES_PER_FRAME = 160  # fbank: a 10-ms shift at 16 kHz
 STRING_FIELDS = ("instruction", "input", "output", "audio_id", "dataset", "task")
 REQUIRED_FIELDS = ("instruction", "output", "audio_id")
 
@@ -187,11 +190,13 @@ def tokenize(records: Sequence[Record], tokenizer: Tokenizer, audio_root: Path, 
 
 
 class AudioTextDataset(Dataset):
-    """Item i: the fbank of example i's audio (or the reason it could not be read) and its tokens."""
+    """Item i: the fbank of example i's audio (or the reason it could not be read) and its tokens; with
+    `with_wav`, also the waveform of the window the fbank covers."""
 
-    def __init__(self, examples: Examples, target_length: int):
+    def __init__(self, examples: Examples, target_length: int, with_wav: bool = False):
         self.examples = examples
         self.target_length = target_length
+        self.with_wav = with_wav
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -201,12 +206,23 @@ class AudioTextDataset(Dataset):
 
         path = self.examples.audio(i)
         item: dict[str, Any] = {"index": i, "path": path, "tokens": self.examples.tokens(i),
-                                "prompt_len": int(self.examples.prompt_len[i]), "fbank": None, "error": None}
+                                "prompt_len": int(self.examples.prompt_len[i]), "fbank": None, "wav": None,
+                                "error": None}
         try:
-            item["fbank"] = fbank(load_audio(path), self.target_length)[None]  # [1, T, 128]
+            wav = load_audio(path)
+            item["fbank"] = fbank(wav, self.target_length)[None]  # [1, T, 128]
+            if self.with_wav:
+                item["wav"] = window_samples(wav, self.target_length)
         except Exception as e:  # AudioError for the expected cases; anything else must not stop a run either
             item["error"] = (str(e).strip().splitlines() or [type(e).__name__])[0]
         return item
+
+
+def window_samples(wav: torch.Tensor, target_length: int) -> torch.Tensor:
+    """A mono 16-kHz clip zero-padded or cut to the `target_length` fbank frames' span (10 ms a frame)."""
+    n = target_length * SAMPLES_PER_FRAME
+    wav = wav.reshape(-1).to(torch.float32)[:n]
+    return torch.nn.functional.pad(wav, (0, n - wav.numel()))
 
 
 @dataclass
@@ -217,6 +233,7 @@ class Batch:
     mask: torch.Tensor  # [B, L] bool: real (not padding) text positions
     indices: list[int]
     failed: list[tuple[str, str]] = field(default_factory=list)  # (audio path, reason)
+    wav: torch.Tensor | None = None  # [B, T * 160] 16-kHz waveforms (with_wav only)
 
     @property
     def num_targets(self) -> int:
@@ -229,7 +246,8 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
         return Batch(self.fbank.to(device, non_blocking=nb), self.input_ids.to(device, non_blocking=nb),
-                     self.labels.to(device, non_blocking=nb), self.mask, self.indices, self.failed)
+                     self.labels.to(device, non_blocking=nb), self.mask, self.indices, self.failed,
+                     None if self.wav is None else self.wav.to(device, non_blocking=nb))
 
 
 class Collate:
@@ -237,8 +255,9 @@ class Collate:
     one dummy row with no targets, so that every process still runs a forward and backward pass (DDP needs
     all processes to take part in every gradient reduction)."""
 
-    def __init__(self, eos_id: int, loss_on: str, target_length: int):
+    def __init__(self, eos_id: int, loss_on: str, target_length: int, with_wav: bool = False):
         self.eos_id, self.loss_on, self.target_length = eos_id, loss_on, target_length
+        self.with_wav = with_wav
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         ok = [it for it in items if it["error"] is None]
@@ -246,8 +265,9 @@ class Collate:
         if not ok:
             fb = torch.full((1, 1, self.target_length, 128), 0.0)
             ids = torch.full((1, 1), self.eos_id, dtype=torch.long)
+            wav = torch.zeros(1, self.target_length * SAMPLES_PER_FRAME) if self.with_wav else None
             return Batch(fb, ids, torch.full_like(ids, IGNORE_INDEX), torch.zeros_like(ids, dtype=torch.bool), [],
-                         failed)
+                         failed, wav)
         width = max(len(it["tokens"]) for it in ok)
         ids = torch.full((len(ok), width), self.eos_id, dtype=torch.long)
         labels = torch.full((len(ok), width), IGNORE_INDEX, dtype=torch.long)
@@ -260,7 +280,8 @@ class Collate:
             start = 0 if self.loss_on == "all" else it["prompt_len"]
             labels[row, start:n] = toks[start:]
         fb = torch.stack([it["fbank"] for it in ok])
-        return Batch(fb, ids, labels, mask, [it["index"] for it in ok], failed)
+        wav = torch.stack([it["wav"] for it in ok]) if self.with_wav else None
+        return Batch(fb, ids, labels, mask, [it["index"] for it in ok], failed, wav)
 
 
 # ---------------------------------------------------------------------------------------------------------

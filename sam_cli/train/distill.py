@@ -19,7 +19,7 @@ The teacher runs on the training device from the same waveform batch (nothing is
 `WhisperTeacher(wav [B, N])` -> frames [B, ceil(N / 320), 384], computed under no_grad with each window
 zero-padded to Whisper's 30-s context (what it was trained on; `full_context=False` runs only the window:
 about 3x cheaper, different outputs). The Whisper network and the CTranslate2 model.bin reader are in
-scripts/teacher/whisper_ct2.py (loaded from the checkout, or from $SAM_WHISPER_CT2).
+sam_cli/train/whisper_ct2.py (train-time only, like everything in sam_cli.train).
 
 `SAMWithDistillation(sam, head)` is the module to hand to DDP: one forward computes the LM logits and the
 distillation loss, so both gradients are reduced together.
@@ -27,16 +27,14 @@ distillation loss, so both gradients are reduced together.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from sam_cli.train import whisper_ct2
 
 LOSSES = ("cosine", "mse")
 SAMPLES_PER_TEACHER_FRAME = 320  # Whisper: hop 160 at 16 kHz, then a stride-2 convolution -> 20 ms
@@ -140,23 +138,6 @@ def _frame_mask(valid: Tensor, n: int) -> Tensor:
 # --------------------------------------------------------------------------------------------------------------
 # The teacher
 # --------------------------------------------------------------------------------------------------------------
-def whisper_module() -> ModuleType:
-    """scripts/teacher/whisper_ct2.py: importable as `whisper_ct2`, else from $SAM_WHISPER_CT2 or the checkout."""
-    if "whisper_ct2" in sys.modules:
-        return sys.modules["whisper_ct2"]
-    candidates = [os.environ.get("SAM_WHISPER_CT2"),
-                  str(Path(__file__).resolve().parents[2] / "scripts" / "teacher" / "whisper_ct2.py")]
-    for c in candidates:
-        if c and Path(c).is_file():
-            spec = importlib.util.spec_from_file_location("whisper_ct2", c)
-            assert spec is not None and spec.loader is not None
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules["whisper_ct2"] = mod
-            spec.loader.exec_module(mod)
-            return mod
-    raise ImportError("scripts/teacher/whisper_ct2.py not found: run from a checkout or set SAM_WHISPER_CT2")
-
-
 class WhisperTeacher(nn.Module):
     """A frozen Whisper encoder: 16-kHz waveforms [B, N] -> frames [B, ceil(N / 320), d] (float32, no grad).
 
@@ -173,7 +154,7 @@ class WhisperTeacher(nn.Module):
     @classmethod
     def from_ct2(cls, folder: str | Path, device: str | torch.device = "cpu", full_context: bool = True
                  ) -> WhisperTeacher:
-        w = whisper_module().Whisper.from_ct2(folder, encoder_only=True)
+        w = whisper_ct2.Whisper.from_ct2(folder, encoder_only=True)
         return cls(w.encoder, w.dims.n_mels, full_context).to(device)
 
     def train(self, mode: bool = True) -> WhisperTeacher:
@@ -188,7 +169,7 @@ class WhisperTeacher(nn.Module):
         span = self.context_samples if self.full_context else keep * SAMPLES_PER_TEACHER_FRAME
         wav = wav.to(self.encoder.conv1.weight.device)
         with torch.autocast(wav.device.type, enabled=False):  # the front end in float32 even under bf16 autocast
-            mel = whisper_module().log_mel(wav.float(), self.n_mels, span)
+            mel = whisper_ct2.log_mel(wav.float(), self.n_mels, span)
         return self.encoder(mel)[:, :keep].float()
 
 

