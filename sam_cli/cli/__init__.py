@@ -6,9 +6,10 @@ non-zero exit code, never a traceback. Commands register in the order `sam --hel
 
 from __future__ import annotations
 
+import os
 import sys
 
-from sam_cli.cli.common import app, err_console
+from sam_cli.cli.common import app
 
 # Each module registers its commands on import, in the order `sam --help` lists them.
 from sam_cli.cli import tasks, batch, mic, models  # noqa: E402,F401  isort:skip
@@ -19,9 +20,78 @@ register(app)
 __all__ = ["app", "main"]
 
 
+# Commands that load numpy through torch: numpy is imported first, while Ctrl-C still exits at once (see main).
+_NUMPY_FIRST = {"describe", "ask", "classify", "batch", "listen", "record", "train"}
+_command_codes: set = set()  # the code objects of the commands' callbacks
+_interrupted = False
+
+
+def _exit_interrupted(code: int = 130, say: bool = True, cleanup: bool = False) -> None:
+    """Flush what was printed, say so (one line), and leave without the interpreter's teardown: a torch that
+    was interrupted half-way through its import, or a model thread still running, can abort there (SIGABRT).
+    cleanup: run the atexit functions first (multiprocessing's: worker processes, their semaphores)."""
+    if cleanup:
+        import atexit
+
+        try:
+            atexit._run_exitfuncs()
+        except BaseException:  # noqa: BLE001  a second Ctrl-C, say: leave all the same
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  a closed pipe, a reentrant flush: nothing more to save
+            pass
+    if say:
+        try:
+            os.write(2, b"sam: error: interrupted\n")
+        except OSError:
+            pass
+    os._exit(code)
+
+
+def _on_sigint(_signum, frame) -> None:
+    """Ctrl-C. Inside a command's own code: KeyboardInterrupt, which the command turns into its own ending
+    (batch stops its workers, listen says "stopped", train says how to resume, the rest exit 130). Anywhere
+    else (imports, option parsing, exiting), or a second Ctrl-C: exit 130 at once."""
+    global _interrupted
+    if not _interrupted:
+        while frame is not None:
+            if frame.f_code in _command_codes:
+                _interrupted = True
+                raise KeyboardInterrupt
+            frame = frame.f_back
+    _exit_interrupted()
+
+
+def _callbacks(typer_app) -> list:
+    found = [c.callback for c in typer_app.registered_commands]
+    for group in typer_app.registered_groups:
+        found += _callbacks(group.typer_instance)
+    return found
+
+
 def main() -> None:
+    """The `sam` command (sam_cli.__main__ runs it with Ctrl-C already handled during start-up)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) not in (
+            signal.SIG_IGN, None):
+        _command_codes.update(c.__code__ for c in _callbacks(app) if hasattr(c, "__code__"))
+        signal.signal(signal.SIGINT, _on_sigint)
+    if _NUMPY_FIRST & set(sys.argv[1:]):
+        # torch imports numpy from C++ and clears any error it raises: a Ctrl-C that lands there is lost
+        # (and torch goes on without numpy). Imported here first, under the exit-at-once handler.
+        import numpy  # noqa: F401
+    code = 0
     try:
         app()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not _interrupted:
+            raise
     except KeyboardInterrupt:
-        err_console().print("sam: interrupted", markup=False)
-        sys.exit(130)
+        _exit_interrupted()
+    if _interrupted:
+        _exit_interrupted(code, say=False, cleanup=True)  # the command already said how it ended
