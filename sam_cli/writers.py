@@ -258,14 +258,21 @@ class _DelimitedWriter(Writer):
 
 
 class CsvWriter(_DelimitedWriter):
-    """RFC 4180 CSV: fields with commas, quotes or newlines are quoted, quotes doubled."""
+    """RFC 4180 CSV, rows ended by "\n": fields with a comma, a quote, a newline or a carriage return are
+    quoted, quotes doubled. (The csv module's QUOTE_MINIMAL with lineterminator="\n" leaves a lone "\r"
+    unquoted, which readers take for a line break: a file name holding one broke the table.)"""
 
     format = "csv"
 
     def format_rows(self, rows: list[list[str]]) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
-        return buf.getvalue()
+        return "".join(",".join(map(_csv_field, row)) + "\n" for row in rows)
+
+
+_CSV_QUOTE = re.compile(r'[,"\r\n]')
+
+
+def _csv_field(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if _CSV_QUOTE.search(value) else value
 
 
 class TsvWriter(_DelimitedWriter):
@@ -386,14 +393,15 @@ def open_writer(path: str | Path, fmt: str | None = None, *, append: bool = Fals
 # Readers (for resuming a batch)
 
 
-def read_records(path: str | Path) -> list[Record]:
-    """Read back the records of a json / jsonl / csv / tsv output; a missing file gives [].
+def read_records(path: str | Path, fmt: str | None = None) -> list[Record]:
+    """Read back the records of a json / jsonl / csv / tsv output (`fmt`, else the extension's); a missing
+    file gives [].
 
     A last line without its newline is what a crash mid-write leaves: it is dropped. Anything else that
     does not parse means the file is not one of ours, and raises SamError rather than guessing.
     """
     path = Path(path)
-    fmt = format_from_path(path)
+    fmt = fmt or format_from_path(path)
     if fmt not in READABLE_FORMATS:
         raise UsageError(f"{path}: {fmt} output cannot be read back; use .jsonl, .csv or .tsv")
     try:

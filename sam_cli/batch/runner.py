@@ -10,7 +10,11 @@
   Error rows count as done unless retry_errors.
 - Shards (--shard I/N, or RANK / WORLD_SIZE under torchrun) each write their own file,
   `results.shard-I-of-N.jsonl` next to `results.jsonl` (concatenate them afterwards; for csv/tsv keep
-  one header). A lock file (`.results.jsonl.lock`) stops two runs from writing the same output at once.
+  one header). A lock file (`.results.jsonl.lock`, beside the output's real path, symlinks resolved, never
+  deleted) stops two runs from writing the same output at once: the second refuses with a one-line error.
+  An output given through a symlink is written through it: the link's target is rewritten, the link kept.
+- A failed write (disk full, quota) stops the run with a one-line error: the rows already written are kept
+  and the rewrite's temp file removed, so a rerun with space resumes.
 - Decoding runs in background THREADS on the CPU and for short runs: the heavy parts (libsndfile, ffmpeg
   in its own process, torch's resampler) release the GIL, threads need no pickling of samples, start at
   once, and stop at once on Ctrl-C (daemon threads, a stop flag, bounded queue). With `processes=True`
@@ -41,7 +45,16 @@ import torch
 
 from sam_cli import audio as A
 from sam_cli.batch.files import DEFAULT_EXTENSIONS, find_audio_files, shard_from_env, shard_output
-from sam_cli.batch.ledger import EXTRA_COLUMNS, Fingerprint, fingerprint, locked, plan_resume, rewrite
+from sam_cli.batch.ledger import (
+    EXTRA_COLUMNS,
+    Fingerprint,
+    fingerprint,
+    locked,
+    plan_resume,
+    real_output,
+    rewrite,
+    write_error,
+)
 from sam_cli.batch.workers import Event, decode_events
 from sam_cli.decoding.generate import generate
 from sam_cli.decoding.options import DecodeOptions, Timings
@@ -154,6 +167,7 @@ class _Runner:
         self.progress, self.summary, self.total = progress, summary, total
         self.t0 = time.perf_counter()
         self.unsynced = False
+        self.write_failed = False  # set when writing a row failed (e.g. disk full): run_batch reports it
         self.in_flight: list[tuple[_File, A.AudioWindow]] = []
 
     def run(self, events: Iterator[Event], files: list[_File]) -> None:
@@ -236,7 +250,9 @@ class _Runner:
     def _finish(self, f: _File, record: Record) -> None:
         f.finished = True
         f.segments.clear()
+        self.write_failed = True  # until the row is written (an OSError from here is the output's)
         self.writer.write({**record, "size": f.fp.size, "mtime_ns": f.fp.mtime_ns})
+        self.write_failed = False
         self.unsynced = True
         if "error" in record:
             self.summary.failed += 1
@@ -247,7 +263,9 @@ class _Runner:
     def _sync(self) -> None:
         # One fsync per group of rows (those a batch finished): the rows survive a power cut too.
         if self.unsynced:
+            self.write_failed = True
             os.fsync(self.writer.stream.fileno())
+            self.write_failed = False
             self.unsynced = False
 
     def _report(self) -> None:
@@ -326,19 +344,20 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
             "model": model_name if model_name is not None else str(getattr(model, "name", ""))}
     options = {"kind": "caption", "extra_columns": EXTRA_COLUMNS} if fmt in ("csv", "tsv") else {}
     summary = BatchSummary(output=output, batch_size=batch_size)
+    real = real_output(output)  # a symlink's target: one lock and one ledger per real file, the link kept
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        real.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise SamError(f"{output.parent}: cannot create the output folder ({e.strerror or e})") from None
-    with locked(output):
-        kept, done = plan_resume(read_records(output), fps, retry_errors)
+        raise SamError(f"{real.parent}: cannot create the output folder ({e.strerror or e})") from None
+    with locked(real, output):
+        kept, done = plan_resume(read_records(real, fmt), fps, retry_errors)
         other = next((r for r in kept if r["file"] in done and r.get("prompt", question) != question), None)
         if other is not None:  # skipping its rows would mix two prompts' answers in one table
             raise UsageError(f"{output} holds answers to another prompt ({other['prompt']!r}); give another --output")
         todo = [_File(p, fps[str(p)]) for p in paths if str(p) not in done]
         summary.skipped = len(paths) - len(todo)
         summary.failed_before = sum(1 for r in kept if r["file"] in done and record_kind(r) == "error")
-        writer = rewrite(output, fmt, kept, options)
+        writer = rewrite(real, fmt, kept, options, shown=output)
         try:
             if todo:
                 runner = _Runner(model, writer, base, prompt_ids(model, question), opts, batch_size, timings,
@@ -350,9 +369,21 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
                 try:
                     with _one_cpu_thread_per_op(model.device.type == "cuda"):
                         runner.run(events, todo)
+                except OSError as e:
+                    if not runner.write_failed:
+                        raise
+                    raise write_error(output, e, "the rows written so far are kept; rerun to resume") from None
                 finally:
                     events.close()  # stops the decoding threads, also on Ctrl-C
-        finally:
+        except BaseException:
+            try:
+                writer.close()
+            except OSError:
+                pass  # the write that failed is already reported (a full disk fails the flush again)
+            raise
+        try:
             writer.close()
+        except OSError as e:
+            raise write_error(output, e, "the rows written so far are kept; rerun to resume") from None
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -100,7 +100,9 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: t
                                         "srt / vtt subtitles (describe, ask).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per clip.")]
 OutDirOpt = Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Write one result file per input "
-                                                   "into this folder instead of stdout.", show_default=False)]
+                                                   "into this folder instead of stdout, named after the input "
+                                                   "(inputs with the same name: NAME.json, NAME-2.json, ... in "
+                                                   "input order).", show_default=False)]
 MaxTokOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Most tokens to generate per window.")]
 TempOpt = Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy (as the paper).")]
 TopKOpt = Annotated[int, typer.Option("--top-k", min=0, help="Sample from the k most likely tokens (0 = off).")]
@@ -252,35 +254,80 @@ def output_format(fmt: str, json_flag: bool, *, timed: bool = True, clips: int =
 
 
 class Sink:
-    """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir."""
+    """Where records go: stdout (one writer for all clips) or one file per clip under --output-dir.
+
+    Files are named after the input's stem; inputs whose names clash (a/same.wav, b/same.wav, or names
+    differing only in case) get same.json, same-2.json, ... in input order, and the log line says which
+    input each went to. A file that cannot be written (disk full, no permission), or stdout that cannot be
+    written (e.g. /dev/full), stops the command with a one-line error and exit code 1; a partial result
+    file is removed.
+    """
 
     def __init__(self, s: Settings, fmt: str, output_dir: Path | None, many: bool):
         from sam_cli.writers import get_writer
 
         self.settings, self.fmt, self.output_dir = s, fmt, output_dir
         self.writer = None
+        self.taken: dict[str, str] = {}  # file name written (casefolded) -> the input it holds
         if output_dir is None:
             self.writer = get_writer(fmt, sys.stdout, multi=many)
         else:
-            output_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UsageError(f"{output_dir}: cannot create the output folder ({e.strerror or e})") from None
 
     def write(self, record: dict) -> None:
         from sam_cli.writers import get_writer
 
         if self.writer is not None:
-            self.writer.write(record)
+            try:
+                self.writer.write(record)
+            except BrokenPipeError:
+                raise  # `| head`: handle_errors ends quietly
+            except OSError as e:
+                self._stdout_failed(e)
             return
-        name = Path(record["file"]).stem if record["file"] not in ("-", "mic") else record["file"].strip("-") or "stdin"
-        path = self.output_dir / f"{name}.{EXTENSIONS[self.fmt]}"
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            w = get_writer(self.fmt, fh, multi=False)
-            w.write(record)
-            w.close()
-        self.settings.log(f"wrote {path}")
+        file = record["file"]
+        name = Path(file).stem if file not in ("-", "mic") else file.strip("-") or "stdin"
+        ext, n = EXTENSIONS[self.fmt], 1
+        while (f"{name}.{ext}" if n == 1 else f"{name}-{n}.{ext}").casefold() in self.taken:
+            n += 1
+        filename = f"{name}.{ext}" if n == 1 else f"{name}-{n}.{ext}"
+        path = self.output_dir / filename
+        try:
+            with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                w = get_writer(self.fmt, fh, multi=False)
+                w.write(record)
+                w.close()
+        except OSError as e:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise fail(f"{path}: cannot write ({e.strerror or e})") from None
+        clash = self.taken.get(f"{name}.{ext}".casefold())
+        self.taken[filename.casefold()] = file
+        self.settings.log(f"wrote {path}" + (f" for {file} ({clash} has the same name)" if clash else ""))
+
+    def _stdout_failed(self, e: OSError) -> None:
+        self.writer = None
+        try:  # what is still buffered would fail again at exit, with a traceback: let it go to /dev/null
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        raise fail(f"stdout: cannot write ({e.strerror or e})") from None
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self.writer.close()
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                self._stdout_failed(e)
 
 
 def run_per_clip(s: Settings, clips: list[Clip], fmt: str, output_dir: Path | None, load_s: float, timings,
