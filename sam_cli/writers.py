@@ -136,8 +136,9 @@ class TextWriter(Writer):
 
     def render(self, record: Record) -> str:
         kind = record_kind(record)
+        file = printable(str(record.get("file", "")))
         if kind == "error":
-            return f"{record.get('file', '')}: error: {record['error']}\n"
+            return f"{file}: error: {printable(str(record['error']))}\n"
         if kind == "tags":
             lines = _scored_lines([(x["label"], x["score"]) for x in record["labels"]])
         elif kind == "choice":
@@ -151,8 +152,19 @@ class TextWriter(Writer):
                 lines = [f"[{format_time(s['start'], hours)} → {format_time(s['end'], hours)}] {s['text']}"
                          for s in segments]
         if self.multi:
-            lines = [f"{record.get('file', '')}: {line}" for line in lines]
+            lines = [f"{file}: {line}" for line in lines]
         return "".join(line + "\n" for line in lines)
+
+
+# Control characters (C0, DEL, C1: ESC starts terminal escape sequences), line and paragraph separators, and
+# the bidirectional overrides / isolates that reorder what a terminal shows.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` (a file name, a message naming one) safe to print on a terminal: control characters and
+    direction overrides as \\xNN / \\uNNNN escapes, everything else (bytes that are not UTF-8 included) as is."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def _scored_lines(pairs: Sequence[tuple[str, float]]) -> list[str]:

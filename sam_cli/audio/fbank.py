@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 
 from sam_cli.audio.load import SAMPLE_RATE
+from sam_cli.errors import AudioError
 
 TARGET_LENGTH = 1024  # fbank frames the encoder sees: 10.24 s at a 10 ms shift
 NUM_MEL_BINS = 128
@@ -25,7 +26,9 @@ def fbank(wav: torch.Tensor, target_length: int = TARGET_LENGTH) -> torch.Tensor
     The clip's mean is removed, Kaldi fbank features are computed with EAT's exact parameters, the frames
     are zero-padded at the end or cropped to the first `target_length`, and only then normalised, so padded
     rows hold (0 - mean) / (2 * std). Runs on the device `wav` lives on. Clips shorter than one 25 ms frame
-    are zero-padded to one frame instead of failing.
+    are zero-padded to one frame instead of failing. Samples so large (~1e17 and more) that the power spectrum
+    overflows raise AudioError instead of giving NaN features (the decoders already refuse float files
+    beyond load.MAX_FLOAT_SAMPLE; this guards waveforms handed in directly).
     """
     if wav.dim() == 2 and wav.shape[0] == 1:
         wav = wav[0]
@@ -46,6 +49,8 @@ def fbank(wav: torch.Tensor, target_length: int = TARGET_LENGTH) -> torch.Tensor
         dither=0.0,
         frame_shift=10,
     )
+    if not torch.isfinite(feats).all():
+        raise AudioError("the audio's samples are too large for the fbank features (overflow); scale them to [-1, 1]")
     n = feats.shape[0]
     if n < target_length:
         feats = F.pad(feats, (0, 0, 0, target_length - n))

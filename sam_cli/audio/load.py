@@ -14,11 +14,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,47 @@ _SOUNDFILE_EXTENSIONS = {
     ".caf", ".w64", ".rf64",
 }
 _BLOCK_FRAMES = 1 << 16  # frames per read when streaming (about 1.5 s at 44.1 kHz)
+
+# Limits on what one input may ask of us (README, "Limits and failure behaviour"). The first two can be raised
+# through the environment; the others protect the resampler and the features and are fixed.
+MAX_AUDIO_SECONDS_ENV = "SAM_MAX_AUDIO_SECONDS"
+DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600.0  # per input, from the header before decoding, and counted while decoding
+MAX_STREAM_BYTES_ENV = "SAM_MAX_STREAM_BYTES"
+DEFAULT_MAX_STREAM_BYTES = 4 << 30  # per non-regular input (stdin, a FIFO, a device), copied to a temporary file
+MIN_SAMPLE_RATE = 1000  # Hz; lower rates are refused before anything is resampled
+MAX_SAMPLE_RATE = 768000
+MAX_RESAMPLE_KERNEL = 1 << 26  # elements of torchaudio's filter bank (new x (orig + 2 width)) for a rate pair
+# |sample| of float files beyond which the file is refused: float files are read unscaled (as EAT did), and some
+# tools write them at integer scale (+-32768), which must still read; far beyond that (3e29 overflowed the
+# fbank into NaN scores) the file is broken or in no known scale.
+MAX_FLOAT_SAMPLE = 65536.0
+_SPOOL_CHUNK = 1 << 20
+_SPOOL_HEAD = 1 << 20  # bytes of a stream that must already look like audio before we copy the rest
+
+
+def max_audio_seconds() -> float:
+    """The most seconds of audio one input may hold: $SAM_MAX_AUDIO_SECONDS, else 24 hours."""
+    return _env_limit(MAX_AUDIO_SECONDS_ENV, DEFAULT_MAX_AUDIO_SECONDS, float)
+
+
+def max_stream_bytes() -> int:
+    """The most bytes read from stdin, a FIFO or a device: $SAM_MAX_STREAM_BYTES, else 4 GiB."""
+    return _env_limit(MAX_STREAM_BYTES_ENV, DEFAULT_MAX_STREAM_BYTES, int)
+
+
+def _env_limit(var: str, default, kind):
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(float(text)) if kind is int else kind(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or not math.isfinite(value):
+        from sam_cli.errors import UsageError
+
+        raise UsageError(f"${var}={text!r}: give a positive number")
+    return value
 
 
 @dataclass
@@ -153,11 +197,125 @@ def write_audio(path: str | Path, wav: torch.Tensor, sr: int = SAMPLE_RATE, subt
 # Inputs
 
 
+class SpooledInput(os.PathLike):
+    """A non-regular input (stdin, a FIFO, a device, `<(…)`) read once, in chunks, into a temporary file.
+
+    Such inputs can be read only once and have no length, so they are copied (memory bounded by one chunk,
+    at most `max_stream_bytes()`) and then read like any file: durations from the header, windows streamed
+    from disk. Pass it wherever a path is accepted; `name` is what messages call it. The file is deleted on
+    `close()` or when the object is garbage-collected.
+    """
+
+    def __init__(self, name: str, path: Path):
+        self.name, self.path = name, path
+        self._finalizer = weakref.finalize(self, _unlink, path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        return f"SpooledInput({self.name!r})"
+
+
+def spool(source: str | Path | BinaryIO, name: str | None = None) -> SpooledInput:
+    """Read `source` (a binary stream, or the path of a FIFO or device, opened once) into a SpooledInput.
+
+    Raises AudioError past `max_stream_bytes()`, when nothing arrives, and as soon as the first MiB is not
+    audio that libsndfile or ffmpeg recognises (so `/dev/zero` stops at once instead of filling a disk).
+    """
+    if hasattr(source, "read"):
+        label = name or str(getattr(source, "name", "<stream>"))
+        return _spool_from(source, label)
+    label = name or str(source)
+    try:
+        with open(source, "rb", buffering=0) as f:
+            return _spool_from(f, label)
+    except PermissionError:
+        raise AudioError(f"{label}: permission denied") from None
+    except OSError as e:
+        raise AudioError(f"{label}: cannot read file ({e.strerror or e})") from None
+
+
+def _spool_from(stream: BinaryIO, name: str) -> SpooledInput:
+    limit = max_stream_bytes()
+    fd, tmp = tempfile.mkstemp(prefix="sam-input-")
+    out = SpooledInput(name, Path(tmp))
+    total, checked = 0, False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            while True:
+                chunk = stream.read(_SPOOL_CHUNK)
+                if chunk is None:  # a non-blocking stream with nothing yet
+                    continue
+                if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                    raise AudioError(f"{name}: expected a binary stream, got text")
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise AudioError(f"{name}: more than {_size(limit)} of input (the limit for stdin, pipes "
+                                     f"and devices; set ${MAX_STREAM_BYTES_ENV} to raise it)")
+                f.write(chunk)
+                if not checked and total >= _SPOOL_HEAD:
+                    f.flush()
+                    _check_head(_Source(name, path=out.path))
+                    checked = True
+    except OSError as e:
+        out.close()
+        raise AudioError(f"{name}: cannot copy the input to a temporary file ({e.strerror or e})") from None
+    except BaseException:
+        out.close()
+        raise
+    if total == 0:
+        out.close()
+        raise AudioError(f"{name}: no audio data (0 bytes)")
+    return out
+
+
+def _check_head(src: _Source) -> None:
+    """Refuse a stream whose first MiB neither libsndfile nor ffmpeg reads as audio."""
+    import soundfile as sf
+
+    try:
+        sf.SoundFile(os.fsencode(src.path)).close()
+        return
+    except (RuntimeError, TypeError) as e:
+        sf_error = getattr(e, "error_string", None) or _first_line(e)
+    _require_ffmpeg(src, sf_error.rstrip("."))
+    with open(src.path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] == b"ftyp":  # MP4 / M4A / MOV: the index may be at the end, so the head alone cannot tell
+        return
+    if shutil.which("ffprobe") is None or _ffprobe_info(src, head_only=True) is not None:
+        return
+    raise AudioError(f"{src.name}: not a readable audio file (its first MiB is no format libsndfile or ffmpeg "
+                     "knows)")
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    return str(n)
+
+
 @dataclass
 class _Source:
     name: str  # what error messages call it
-    path: Path | None = None  # a regular file on disk...
+    path: Path | None = None  # a regular file on disk (or a SpooledInput's copy)...
     data: bytes | None = None  # ...or its bytes in memory
+    keep: object = None  # the SpooledInput whose file `path` is, kept alive while this is in use
 
     @property
     def suffix(self) -> str:
@@ -166,12 +324,13 @@ class _Source:
 
 def _resolve(source: AudioSource, name: str | None) -> _Source:
     """Turn any accepted source into a checked _Source, raising the path errors up front."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    if isinstance(source, SpooledInput):
+        src = _Source(name or source.name, path=source.path, keep=source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         src = _Source(name or "<bytes>", data=bytes(source))
-    elif hasattr(source, "read"):
-        src = _Source(name or str(getattr(source, "name", "<stream>")), data=source.read())
-        if not isinstance(src.data, bytes):
-            raise AudioError(f"{src.name}: expected a binary stream, got text")
+    elif hasattr(source, "read"):  # read once, in chunks, into a temporary file
+        spooled = spool(source, name)
+        src = _Source(spooled.name, path=spooled.path, keep=spooled)
     else:
         path = Path(source)
         src = _Source(name or str(source), path=path)
@@ -180,10 +339,11 @@ def _resolve(source: AudioSource, name: str | None) -> _Source:
                 raise AudioError(f"{src.name}: file not found")
             if path.is_dir():
                 raise AudioError(f"{src.name}: is a directory, not an audio file")
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device: opened once, copied in chunks
+                spooled = spool(path, src.name)
+                return _Source(spooled.name, path=spooled.path, keep=spooled)
             with open(path, "rb") as f:
-                if not path.is_file():  # a FIFO or device: read it once, here
-                    src = _Source(src.name, data=f.read())
-                elif not f.read(1):
+                if not f.read(1):
                     raise AudioError(f"{src.name}: file is empty (0 bytes)")
         except PermissionError:
             raise AudioError(f"{src.name}: permission denied") from None
@@ -209,10 +369,20 @@ def _require_ffmpeg(src: _Source, sf_error: str = "") -> None:
 
 
 class _Stream:
+    src: _Source
     rate: int
     channels: int
 
     def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """The decoded blocks, refused once they add up to more than `max_audio_seconds()`."""
+        limit, total = max_audio_seconds(), 0
+        for block in self._blocks(frames):
+            total += len(block)
+            if total > limit * self.rate:
+                raise AudioError(_too_long(self.src.name, limit))
+            yield block
+
+    def _blocks(self, frames: int) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -230,7 +400,7 @@ class _SoundFileStream(_Stream):
         self.src, self.f = src, f
         self.rate, self.channels = f.samplerate, f.channels
 
-    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+    def _blocks(self, frames: int) -> Iterator[np.ndarray]:
         # 16-bit PCM (most WAV files) is read as int16 and scaled here: the same float32 values libsndfile
         # gives (x / 32768, exact), at half the CPU time, which is what `sam batch` spends per clip.
         pcm16 = self.f.subtype == "PCM_16"
@@ -278,6 +448,11 @@ class _FFmpegStream(_Stream):
         if magic != 0x2E736E64 or encoding != 6 or self.channels < 1:  # ".snd", 6 = 32-bit IEEE float
             self.close()
             raise AudioError(f"{src.name}: unexpected output from ffmpeg")
+        try:
+            _check_rate(src, self.rate)
+        except AudioError:
+            self.close()
+            raise
         self._read(offset - 24)  # skip ffmpeg's annotation field
 
     def _read(self, n: int) -> bytes:
@@ -294,9 +469,12 @@ class _FFmpegStream(_Stream):
         message = lines[-1].strip() if lines else f"ffmpeg exited with status {self.proc.returncode}"
         for prefix in ("pipe:0: ", "file:" + str(self.src.path) + ": "):
             message = message.removeprefix(prefix)
+        shown = 5 + len(str(self.src.path))  # ffmpeg shows control characters of the name as "?"
+        if message.startswith("file:") and message[shown : shown + 2] == ": ":
+            message = message[shown + 2 :]
         raise AudioError(f"{self.src.name}: not a readable audio file (ffmpeg: {message})")
 
-    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+    def _blocks(self, frames: int) -> Iterator[np.ndarray]:
         frame_bytes = 4 * self.channels
         while True:
             chunk = self._read(frames * frame_bytes)
@@ -335,7 +513,7 @@ def _open(src: _Source) -> _Stream:
     import soundfile as sf  # imported here: fbank and windows must not need libsndfile (e.g. on a GPU box)
 
     try:
-        f = sf.SoundFile(str(src.path) if src.path is not None else io.BytesIO(src.data))
+        f = sf.SoundFile(_sf_target(src))
     except (RuntimeError, TypeError) as e:
         sf_error = getattr(e, "error_string", None) or _first_line(e)  # without "Error opening '<path>': "
         _require_ffmpeg(src, sf_error.rstrip("."))
@@ -343,6 +521,13 @@ def _open(src: _Source) -> _Stream:
     # libsndfile 1.2's MP3 decoder, read in blocks, garbles a frame at some block boundaries of MPEG-2 and 2.5
     # files (rates below 32 kHz) and lets libmpg123 print "error: part2_3_length ..." on stderr; ffmpeg
     # decodes them cleanly. MPEG-1 files (32-48 kHz) read cleanly in blocks.
+    try:
+        _check_rate(src, f.samplerate)
+        if f.seekable() and f.frames > max_audio_seconds() * f.samplerate:  # the header's length, before decoding
+            raise AudioError(_too_long(src.name, max_audio_seconds()))
+    except AudioError:
+        f.close()
+        raise
     if f.format == "MP3" and f.samplerate < 32000 and shutil.which("ffmpeg"):
         f.close()
         return _FFmpegStream(src)
@@ -353,13 +538,20 @@ def _soundfile_info(src: _Source) -> tuple[float, int, int] | None:
     import soundfile as sf
 
     try:
-        with sf.SoundFile(str(src.path) if src.path is not None else io.BytesIO(src.data)) as f:
-            return f.frames / f.samplerate, f.samplerate, f.channels
+        with sf.SoundFile(_sf_target(src)) as f:
+            info = f.frames / f.samplerate, f.samplerate, f.channels
     except (RuntimeError, TypeError):
         return None
+    _check_rate(src, info[1])
+    return info
 
 
-def _ffprobe_info(src: _Source) -> tuple[float, int, int] | None:
+def _sf_target(src: _Source):
+    # Bytes, not str: soundfile encodes a str strictly, which fails on a file name that is not UTF-8.
+    return os.fsencode(src.path) if src.path is not None else io.BytesIO(src.data)
+
+
+def _ffprobe_info(src: _Source, head_only: bool = False) -> tuple[float, int, int] | None:
     inp = "pipe:0" if src.data is not None else "file:" + str(src.path)
     cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
            "stream=sample_rate,channels,duration:format=duration", "-of", "json", inp]  # fmt: skip
@@ -367,10 +559,14 @@ def _ffprobe_info(src: _Source) -> tuple[float, int, int] | None:
         out = subprocess.run(cmd, input=src.data, capture_output=True, check=True).stdout
         probe = json.loads(out)
         stream = probe["streams"][0]
+        if head_only:
+            return 0.0, int(stream["sample_rate"]), int(stream["channels"])
         seconds = stream.get("duration") or probe.get("format", {}).get("duration")
-        return float(seconds), int(stream["sample_rate"]), int(stream["channels"])
+        info = float(seconds), int(stream["sample_rate"]), int(stream["channels"])
     except (subprocess.CalledProcessError, OSError, ValueError, KeyError, IndexError, TypeError):
         return None  # no usable header: the caller decodes and counts
+    _check_rate(src, info[1])
+    return info
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -378,8 +574,30 @@ def _ffprobe_info(src: _Source) -> tuple[float, int, int] | None:
 
 
 def _check_finite(block: np.ndarray, src: _Source) -> None:
-    if not np.isfinite(block).all():
+    """Float samples: NaN, infinite, or far outside [-1, 1] (beyond MAX_FLOAT_SAMPLE) are refused."""
+    peak = float(np.abs(block).max(initial=0.0))  # NaN propagates, inf stays inf
+    if not math.isfinite(peak):
         raise AudioError(f"{src.name}: contains NaN or infinite samples (a corrupt float file?)")
+    if peak > MAX_FLOAT_SAMPLE:
+        raise AudioError(f"{src.name}: float samples reach {peak:.3g}, far outside [-1, 1] (more than "
+                         f"{MAX_FLOAT_SAMPLE:g}); scale the file to [-1, 1]")
+
+
+def _check_rate(src: _Source, rate: int) -> None:
+    """Refuse a sample rate that is implausible or that torchaudio's resampler could not handle in bounded memory,
+    before anything is resampled."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{src.name}: sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    g = math.gcd(rate, SAMPLE_RATE)
+    orig, new = rate // g, SAMPLE_RATE // g
+    width = math.ceil(6 * orig / (0.99 * min(orig, new)))
+    if new * (orig + 2 * width) > MAX_RESAMPLE_KERNEL:
+        raise AudioError(f"{src.name}: sample rate {rate} Hz cannot be converted to {SAMPLE_RATE} Hz in bounded "
+                         f"memory (its ratio to {SAMPLE_RATE} does not reduce); resample the file first")
+
+
+def _too_long(name: str, limit: float) -> str:
+    return (f"{name}: longer than {limit:g} s, the limit per input (set ${MAX_AUDIO_SECONDS_ENV} to raise it)")
 
 
 def _mix_down(block: np.ndarray) -> torch.Tensor:

@@ -5,6 +5,7 @@ logging to stderr, one-line errors, the shared options, model loading, inputs, -
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from sam_cli import __version__
 from sam_cli.errors import SamError, UsageError
-from sam_cli.writers import EXTENSIONS, FORMATS, SUBTITLE_FORMATS
+from sam_cli.writers import EXTENSIONS, FORMATS, SUBTITLE_FORMATS, printable
 
 app = typer.Typer(
     name="sam",
@@ -27,6 +28,20 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
 )
+
+
+def _show_usage_error(self, file=None) -> None:
+    """click's usage errors (unknown option, bad value, missing argument) as one line, like every other error,
+    with where to look instead of the usage block (click prints three lines)."""
+    where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+    err_console().print(f"sam: error: {printable(self.format_message())}{where}", markup=False, style="red")
+
+
+for _module in ("typer._click.exceptions", "click.exceptions"):  # typer shows them with e.show(); newer typers
+    try:                                                         # vendor click as typer._click
+        importlib.import_module(_module).UsageError.show = _show_usage_error
+    except ImportError:
+        pass
 
 
 @dataclass
@@ -65,7 +80,7 @@ def err_console() -> Console:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console().print(f"sam: error: {message}", markup=False, style="red")
+    err_console().print(f"sam: error: {printable(message)}", markup=False, style="red")  # names may hold ESC
     return typer.Exit(code)
 
 
@@ -199,7 +214,7 @@ def decode_options(s: Settings, max_tokens: int, temperature: float, top_k: int,
 @dataclass
 class Clip:
     name: str  # what the user called it ("-" for stdin, "mic")
-    source: object  # a Path, bytes, or a waveform tensor
+    source: object  # a Path, a SpooledInput (stdin, a FIFO, a device: read once), or a waveform tensor
 
 
 def collect_inputs(s: Settings, files: list[str], mic: float | None) -> list[Clip]:
@@ -212,29 +227,34 @@ def collect_inputs(s: Settings, files: list[str], mic: float | None) -> list[Cli
         return [Clip("mic", record(mic))]
     if not files:
         raise UsageError("no input: give audio files, '-' for stdin, or --mic SECONDS")
+    import stat
+
+    from sam_cli.audio.load import spool
+
     clips = []
     for f in files:
-        if f == "-":
-            data = sys.stdin.buffer.read()
-            if not data:
-                raise UsageError("stdin ('-') is empty")
-            from sam_cli.audio import load_audio
-
-            clips.append(Clip("-", load_audio(data, name="stdin")))  # decoded once, not for its length again
+        if f == "-":  # copied once, in chunks, to a temporary file (bounded memory), then read like a file
+            clips.append(Clip("-", spool(sys.stdin.buffer, name="stdin")))
             continue
         p = Path(f)
         if p.is_dir():
             raise UsageError(f"{f}: is a directory (use `sam batch {f}` for folders)")
         if not p.exists():
             raise UsageError(f"{f}: no such file")
-        clips.append(Clip(f, p))
+        try:
+            regular = stat.S_ISREG(p.stat().st_mode)
+        except OSError:
+            regular = True  # let the decoder report it
+        # A FIFO, `<(…)` or a device can be opened only once: copy it now, read the copy twice (length, decode).
+        clips.append(Clip(f, p if regular else spool(p, name=f)))
     return clips
 
 
 def clip_duration(source) -> float:
     from sam_cli import audio as A
+    from sam_cli.audio.load import SpooledInput
 
-    if isinstance(source, Path):
+    if isinstance(source, (Path, SpooledInput)):
         return A.audio_info(source)[0]
     return A.duration(source)  # a waveform: stdin, the microphone
 
@@ -348,7 +368,7 @@ def run_per_clip(s: Settings, clips: list[Clip], fmt: str, output_dir: Path | No
                 if len(clips) == 1:
                     raise
                 failed += 1
-                err_console().print(f"sam: error: {e}", markup=False, style="red")
+                err_console().print(f"sam: error: {printable(str(e))}", markup=False, style="red")
     finally:
         sink.close()
     print_stats(s, load_s, timings, audio_total, time.perf_counter() - t0)
