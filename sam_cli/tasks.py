@@ -6,6 +6,8 @@ truncated; files are streamed from disk window by window so an hour of audio nee
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -70,8 +72,74 @@ def encode_windows(model: SAM, wins: list[A.AudioWindow], timings: Timings | Non
     return audio_embeds, tokens
 
 
-def prompt_ids(model: SAM, question: str) -> list[int]:
-    return model.tokenizer.encode(format_prompt(question, model.cfg.prompt_template))
+# Limits on what one request may ask of the model (README, "Limits and failure behaviour"): the prompt's
+# prefill and the scoring of each label/choice take memory and time in proportion to their length (a question
+# of 100,000 characters needed more than 8 GB). Each can be raised through the environment.
+MAX_PROMPT_TOKENS_ENV = "SAM_MAX_PROMPT_TOKENS"
+DEFAULT_MAX_PROMPT_TOKENS = 2048  # the question or prompt, in the model's tokens (training prompts are < 100)
+PROMPT_CHARS_PER_TOKEN = 16  # a question longer than 16 characters a token is refused before it is tokenized
+MAX_CHOICES_ENV = "SAM_MAX_CHOICES"
+DEFAULT_MAX_CHOICES = 1000  # --labels / --choices: how many
+MAX_CHOICES_CHARS_ENV = "SAM_MAX_CHOICES_CHARS"
+DEFAULT_MAX_CHOICES_CHARS = 32000  # --labels / --choices: their total length in characters
+MAX_CHOICE_CHARS = 1000  # one label or choice, in characters
+
+
+def _limit(var: str, default: int) -> int:
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise UsageError(f"${var}={text!r}: give a positive whole number")
+    return int(value)
+
+
+def max_prompt_tokens() -> int:
+    """The longest question or prompt, in tokens: $SAM_MAX_PROMPT_TOKENS, else 2048."""
+    return _limit(MAX_PROMPT_TOKENS_ENV, DEFAULT_MAX_PROMPT_TOKENS)
+
+
+def check_prompt_length(question: str, what: str = "the question") -> None:
+    """Refuse a question whose characters alone put it over the limit (no model needed, so the CLI can ask
+    before it loads one)."""
+    limit = max_prompt_tokens()
+    if len(question) > limit * PROMPT_CHARS_PER_TOKEN:
+        raise UsageError(f"{what} is {len(question):,} characters long; the most is {limit * PROMPT_CHARS_PER_TOKEN:,}"
+                         f" ({limit:,} tokens; raise with ${MAX_PROMPT_TOKENS_ENV})")
+
+
+def prompt_ids(model: SAM, question: str, what: str = "the question") -> list[int]:
+    """The prompt's token ids; a UsageError past max_prompt_tokens() (checked before any model work)."""
+    check_prompt_length(question, what)
+    ids = model.tokenizer.encode(format_prompt(question, model.cfg.prompt_template))
+    limit = max_prompt_tokens()
+    if len(ids) > limit:
+        raise UsageError(f"{what} is {len(ids):,} tokens long with the prompt template; the most is {limit:,} "
+                         f"(raise with ${MAX_PROMPT_TOKENS_ENV})")
+    return ids
+
+
+def check_choices(items: list[str], what: str = "--choices") -> list[str]:
+    """The labels or choices stripped, empty ones dropped; a UsageError past the limits on their count, their
+    total length or one's length ($SAM_MAX_CHOICES, $SAM_MAX_CHOICES_CHARS, MAX_CHOICE_CHARS)."""
+    count, chars = _limit(MAX_CHOICES_ENV, DEFAULT_MAX_CHOICES), _limit(MAX_CHOICES_CHARS_ENV, DEFAULT_MAX_CHOICES_CHARS)
+    if len(items) > 4 * count:  # before stripping a huge list item by item
+        raise UsageError(f"{what} has {len(items):,} items; the most is {count:,} (raise with ${MAX_CHOICES_ENV})")
+    items = [c.strip() for c in items if c.strip()]
+    if len(items) > count:
+        raise UsageError(f"{what} has {len(items):,} items; the most is {count:,} (raise with ${MAX_CHOICES_ENV})")
+    total = sum(len(c) for c in items)
+    if total > chars:
+        raise UsageError(f"{what} is {total:,} characters long in all; the most is {chars:,} "
+                         f"(raise with ${MAX_CHOICES_CHARS_ENV})")
+    longest = max(items, key=len, default="")
+    if len(longest) > MAX_CHOICE_CHARS:
+        raise UsageError(f"{what}: one item is {len(longest):,} characters long; the most is {MAX_CHOICE_CHARS:,}")
+    return items
 
 
 def iter_answers(model: SAM, audio: AudioInput, question: str, opts: DecodeOptions | None = None,
@@ -116,7 +184,7 @@ def choose(model: SAM, audio: AudioInput, question: str, choices: list[str],
            timings: Timings | None = None) -> list[tuple[str, float]]:
     """Probability of each choice (softmax over their scores, averaged over windows), best first. A choice is
     scored as the whole answer (see spelling_scores)."""
-    choices = [c.strip() for c in choices if c.strip()]
+    choices = check_choices(choices, "--choices")
     if len(choices) < 2:
         raise UsageError("--choices needs at least two choices")
     if len(set(choices)) != len(choices):
@@ -145,10 +213,10 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
     softmax over labels, averaged over windows).
     """
     if labels is not None:
-        labels = [l.strip() for l in labels if l.strip()]
+        labels = check_choices(labels, "--labels")
         if not labels:
             raise UsageError("the label list is empty")
-        ids = prompt_ids(model, prompt or CLASSIFY_PROMPT)
+        ids = prompt_ids(model, prompt or CLASSIFY_PROMPT, "the prompt")
         total, n = torch.zeros(len(labels)), 0
         for w in windows(model, audio):
             audio_embeds, _ = encode_windows(model, [w], timings)

@@ -111,3 +111,56 @@ def test_ctrl_c_in_sam_batch_keeps_rows_and_leaves_no_process(tiny_model_dir, tm
     while (left := subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()):
         assert time.monotonic() < deadline, f"processes of the run outlived it: {left}"
         time.sleep(0.2)
+
+
+# --- 9: question, prompt and label-list length --------------------------------------------------------------
+def test_a_question_of_100k_characters_is_a_usage_error_before_any_work(wav_file):
+    t = time.monotonic()
+    p = sam("ask", str(wav_file), "is there a dog " * 7000, "--model", BUNDLED)  # 105,000 characters
+    assert_clean_error(p, "the question is 105,000 characters long; the most is 32,768", code=2)
+    assert time.monotonic() - t < 30  # refused before the model loads: no 8 GB prefill
+
+
+def test_a_question_over_the_token_limit_is_refused_and_the_limit_is_configurable(wav_file):
+    question = "Is there a dog " + "or a cat " * 300  # 2,715 characters, some 600 tokens
+    p = sam("ask", str(wav_file), question, "--model", BUNDLED, "--max-tokens", "2",
+            env={"SAM_MAX_PROMPT_TOKENS": "200"})
+    assert_clean_error(p, "tokens long with the prompt template; the most is 200 (raise with $SAM_MAX_PROMPT_TOKENS)",
+                       code=2)
+    p = sam("describe", str(wav_file), "--prompt", question, "--model", BUNDLED, "--max-tokens", "2",
+            env={"SAM_MAX_PROMPT_TOKENS": "200"})
+    assert_clean_error(p, "the prompt is", code=2)
+    p = sam("ask", str(wav_file), question, "--model", BUNDLED, "--max-tokens", "2")  # under the default
+    assert p.returncode == 0 and out(p).strip(), err(p)
+    p = sam("ask", str(wav_file), "Is there a dog?", "--model", BUNDLED, env={"SAM_MAX_PROMPT_TOKENS": "lots"})
+    assert_clean_error(p, "$SAM_MAX_PROMPT_TOKENS='lots': give a positive whole number", code=2)
+
+
+def test_label_and_choice_lists_have_limits(wav_file, tmp_path):
+    many = ",".join(f"label {i}" for i in range(1001))
+    assert_clean_error(sam("classify", str(wav_file), "--labels", many, "--model", BUNDLED),
+                       "--labels has 1,001 items; the most is 1,000 (raise with $SAM_MAX_CHOICES)", code=2)
+    label_file = tmp_path / "labels.txt"
+    label_file.write_text("\n".join("a very long label " * 3 + str(i) for i in range(700)))  # ~38,000 chars
+    assert_clean_error(sam("classify", str(wav_file), "--labels", str(label_file), "--model", BUNDLED),
+                       "characters long in all; the most is 32,000 (raise with $SAM_MAX_CHOICES_CHARS)", code=2)
+    assert_clean_error(sam("ask", str(wav_file), "Which?", "--choices", "yes,no," + "x" * 1001, "--model", BUNDLED),
+                       "--choices: one item is 1,001 characters long; the most is 1,000", code=2)
+    assert_clean_error(sam("ask", str(wav_file), "Which?", "--choices", "a,b,c", "--model", BUNDLED,
+                           env={"SAM_MAX_CHOICES": "2"}), "--choices has 3 items; the most is 2", code=2)
+    p = sam("ask", str(wav_file), "Which?", "--choices", "a,b", "--model", BUNDLED, env={"SAM_MAX_CHOICES": "2"})
+    assert p.returncode == 0, err(p)
+
+
+def test_the_python_api_has_the_same_limits(tiny_model_dir, wav_file, monkeypatch):
+    import sam_cli
+    from sam_cli.errors import UsageError
+
+    model = sam_cli.load_model(str(tiny_model_dir))
+    with pytest.raises(UsageError, match="the question is 100,000 characters long"):
+        sam_cli.ask(model, str(wav_file), "x" * 100_000)
+    with pytest.raises(UsageError, match="--labels has 5,000 items"):
+        sam_cli.classify(model, str(wav_file), labels=[f"l{i}" for i in range(5000)])
+    monkeypatch.setenv("SAM_MAX_CHOICES_CHARS", "10")
+    with pytest.raises(UsageError, match="--choices is 12 characters long in all; the most is 10"):
+        sam_cli.choose(model, str(wav_file), "Which?", ["twelve", "chars!"])
