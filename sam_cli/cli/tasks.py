@@ -41,12 +41,16 @@ from sam_cli.errors import UsageError
 def run_generation(s: Settings, task: str, files: list[str], prompt: str | None, mic: float | None, fmt: str,
                    output_dir: Path | None, opts) -> None:
     from sam_cli.decoding.options import Timings
-    from sam_cli.tasks import iter_answers
+    from sam_cli.tasks import check_prompt_length, iter_answers, prompt_ids
     from sam_cli.writers import caption_record, format_time
 
+    what = "the question" if task == "ask" else "the prompt"
+    if prompt is not None:
+        check_prompt_length(prompt, what)  # before the model loads; its tokens once it has
     clips = collect_inputs(s, files, mic)
     model, load_s = load(s)
     question = prompt or model.cfg.describe_prompt
+    prompt_ids(model, question, what)  # over the limit: one usage error, not one per clip
     timings = Timings()
     # Stream tokens to a terminal as they are decoded; pipes and files get whole records.
     stream = fmt == "text" and output_dir is None and sys.stdout.isatty()
@@ -143,14 +147,16 @@ def ask(
                        decode_options(s, max_tokens, temperature, top_k, top_p, seed))
         return
     from sam_cli.decoding.options import Timings
-    from sam_cli.tasks import choose
+    from sam_cli.tasks import check_choices, check_prompt_length, choose, prompt_ids
     from sam_cli.writers import choices_record
 
-    options = [c for c in choices.split(",")]
+    check_prompt_length(question)
+    options = check_choices(choices.split(","), "--choices")
     if len([c for c in options if c.strip()]) < 2:
         raise UsageError("--choices needs at least two comma-separated choices")
     clips = collect_inputs(s, files, mic)
     model_, load_s = load(s)
+    prompt_ids(model_, question)
     timings = Timings()
 
     def one(clip: Clip) -> tuple[dict, float]:
@@ -205,14 +211,19 @@ def classify(
 ) -> None:
     """Tag audio: top-k labels with scores."""
     from sam_cli.decoding.options import Timings
+    from sam_cli.tasks import check_choices, check_prompt_length, prompt_ids
     from sam_cli.tasks import classify as classify_
     from sam_cli.writers import labels_record
 
     s = _apply(ctx, model, device, dtype, stats)
     fmt = output_format(fmt, json_, timed=False)
-    label_list = read_labels(labels) if labels is not None else None
+    label_list = check_choices(read_labels(labels), "--labels") if labels is not None else None
+    if prompt is not None:
+        check_prompt_length(prompt, "the prompt")
     clips = collect_inputs(s, files or [], mic)
     model_, load_s = load(s)
+    if prompt is not None:
+        prompt_ids(model_, prompt, "the prompt")
     timings, opts = Timings(), decode_options(s, 96, 0.0, 0, 1.0, None)
 
     def one(clip: Clip) -> tuple[dict, float]:
