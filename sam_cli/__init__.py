@@ -14,6 +14,8 @@ Heavy imports (torch) happen on first use, so `sam --version` stays instant.
 
 from __future__ import annotations
 
+import re
+
 __version__ = "0.1.0"
 
 __all__ = ["load_model", "load_language_model", "load_audio_encoder", "describe", "ask", "classify", "choose",
@@ -21,16 +23,36 @@ __all__ = ["load_model", "load_language_model", "load_audio_encoder", "describe"
 
 
 def resolve_device(device=None):
+    """None/"auto": the GPU if there is one, else the CPU. Anything else must be cpu, cuda or cuda:N (N an
+    existing GPU): other torch device types (mps, meta, xla ...) are not ones sam can run on."""
     import torch
 
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from sam_cli.errors import UsageError
+    from sam_cli.errors import UsageError
 
-        raise UsageError("--device cuda was asked for, but no CUDA GPU is available")
-    return device
+    if isinstance(device, torch.device):
+        device = str(device)
+    text = "auto" if device is None else str(device).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    m = re.fullmatch(r"(cpu|cuda)(?::(\d{1,4}))?", text)
+    if m is None or (m.group(1) == "cpu" and m.group(2) not in (None, "0")):
+        raise UsageError(f"unknown --device {_shown(device)}; use auto, cpu, cuda or cuda:N")
+    if m.group(1) == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {text} was asked for, but no CUDA GPU is available")
+    index = int(m.group(2)) if m.group(2) is not None else None
+    count = torch.cuda.device_count()
+    if index is not None and index >= count:
+        raise UsageError(f"--device {text}: there is no GPU {index} (this machine has {count}: "
+                         f"cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+    return torch.device("cuda", index) if index is not None else torch.device("cuda")
+
+
+def _shown(value) -> str:
+    """repr() of a user-given value, shortened, with control characters escaped (one line, no escapes)."""
+    text = repr(str(value))
+    return text if len(text) <= 60 else text[:50] + "..." + text[-6:]
 
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",

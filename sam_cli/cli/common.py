@@ -4,6 +4,7 @@ logging to stderr, one-line errors, the shared options, model loading, inputs, -
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import os
@@ -98,6 +99,14 @@ def handle_errors(fn):
         except BrokenPipeError:  # `sam describe … | head`
             sys.stderr.close()
             raise typer.Exit(0) from None
+        except OSError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            # Any path given on the command line that no file system can hold (a name over 255 bytes).
+            from sam_cli.store.limits import MAX_NAME_BYTES, MAX_PATH_BYTES, short_path
+
+            raise fail(f"{short_path(e.filename or '?')}: file name too long (at most {MAX_NAME_BYTES} bytes a name, "
+                       f"{MAX_PATH_BYTES} in all)", 1) from None
 
     return wrapper
 

@@ -168,13 +168,17 @@ def ask(
 
 def read_labels(spec: str) -> list[str]:
     p = Path(spec)
-    if p.is_file():
+    try:
+        is_file, exists = p.is_file(), p.exists()
+    except OSError:  # e.g. ENAMETOOLONG: a long inline list is no file name, so it is read as a list
+        is_file = exists = False
+    if is_file:
         labels = [line.strip() for line in p.read_text(encoding="utf-8", errors="replace").splitlines()]
         labels = [l for l in labels if l and not l.startswith("#")]
         if not labels:
             raise UsageError(f"{spec}: the label file is empty")
         return labels
-    if p.suffix in (".txt", ".csv", ".lst") and not p.exists():
+    if p.suffix in (".txt", ".csv", ".lst") and not exists:
         raise UsageError(f"{spec}: no such label file")
     labels = [l.strip() for l in spec.split(",") if l.strip()]
     if not labels:

@@ -13,6 +13,7 @@ which `torch.load(weights_only=True)` refuses; see `_read_pickle` for how those 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -22,7 +23,9 @@ import torch
 
 from sam_cli.models.encoder import EATConfig, EATEncoder
 from sam_cli.errors import CheckpointError
-from sam_cli.store.weights import PICKLE_SUFFIXES, check_state_dict, SAFETENSORS_SUFFIXES, read_json, read_tensors, write_safetensors
+from sam_cli.store.limits import ENCODER_FIELDS, check_encoder_sizes, check_fields, check_path_length
+from sam_cli.store.weights import (PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES, TensorInfo, check_state_dict, read_json,
+                                   read_tensors, tensor_shapes, write_safetensors)
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_METADATA = "eat_config"  # safetensors metadata key holding our config.json text
@@ -59,7 +62,7 @@ def eat_state_dict_to_ours(sd: dict[str, Any]) -> dict[str, torch.Tensor]:
                 if rest == theirs or (theirs.endswith(".") and rest.startswith(theirs)):
                     name = ours + rest[len(theirs) :]
                     break
-        if not isinstance(value, torch.Tensor):
+        if not isinstance(value, (torch.Tensor, TensorInfo)):
             raise CheckpointError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
         if name in out:
             raise CheckpointError(f"checkpoint has {key!r} twice (with and without a prefix)")
@@ -85,7 +88,9 @@ def encoder_config_from_state_dict(sd: dict[str, Any], num_heads: int | None = N
     if proj.dim() != 4 or proj.shape[2] != proj.shape[3]:
         raise CheckpointError(f"local_encoder.proj.weight: expected a square conv kernel, got {list(proj.shape)}")
     embed_dim, in_chans, patch = proj.shape[0], proj.shape[1], proj.shape[2]
-    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k)))
+    if not (1 <= patch <= 128 and embed_dim >= 1):
+        raise CheckpointError(f"local_encoder.proj.weight: shape {list(proj.shape)} is not an EAT patch embedding")
+    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d{1,9})\.", k)))
     rows = sd["fixed_positional_encoder.positions"].shape[-2]
     bands = 128 // patch
     if rows % bands:
@@ -116,26 +121,44 @@ def load_audio_encoder(
 ) -> EATEncoder:
     """An EAT encoder in eval mode from a Hub-style folder (config.json + model.safetensors or pytorch_model.bin)
     or a single .safetensors / .pt / .bin file, in the Hub or the fairseq key format. dtype defaults to float32."""
+    check_path_length(path, "file or folder")
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder")
     weights = _find_weights(path) if path.is_dir() else path
     config = _read_config(weights, in_folder=path.is_dir())
+    shapes = tensor_shapes(weights)
+    if shapes is not None:  # safetensors: the config is checked against the header before any tensor is read
+        _build_checked(config, shapes, {}, weights)
     raw, hints = _read_weights(weights)
+    encoder, sd = _build_checked(config, raw, hints, weights)
+    encoder.load_state_dict(sd, strict=True, assign=True)
+    encoder.to(device=device, dtype=dtype or torch.float32)
+    return encoder.eval()
+
+
+def _build_checked(config: EATConfig | None, raw: dict[str, Any], hints: dict[str, Any],
+                   weights: Path) -> tuple[EATEncoder, dict[str, Any]]:
+    """The encoder for `config` (else the one the shapes imply) on the meta device, once its sizes are within
+    the limits and every tensor it needs is in `raw` (tensors, or a safetensors header's TensorInfo) with
+    its shape. -> (encoder, raw in our key names)."""
     sd = eat_state_dict_to_ours(raw)
     if config is None:
         config = encoder_config_from_state_dict(raw, num_heads=hints.get("num_heads"))
     elif "fixed_positional_encoder.positions" in sd:
+        config = copy.copy(config)
         # Tables of 512 (old) and 6144 rows both work: the model uses the first N rows of whatever it has.
         rows = sd["fixed_positional_encoder.positions"].shape[-2]
         if rows % config.num_bands == 0:
             config.max_length = rows // config.num_bands
+    check_encoder_sizes(config, str(weights))
+    blocks = len({m.group(1) for k in sd if (m := re.match(r"blocks\.(\d{1,6})\.", k))})
+    if blocks != config.depth:
+        raise CheckpointError(f"{weights}: the config says depth {config.depth}, but the weights hold {blocks} blocks")
     with torch.device("meta"):  # no random init: every tensor comes from the checkpoint
         encoder = EATEncoder(config)
     _check_keys(encoder, sd, weights)
-    encoder.load_state_dict(sd, strict=True, assign=True)
-    encoder.to(device=device, dtype=dtype or torch.float32)
-    return encoder.eval()
+    return encoder, sd
 
 
 def save_audio_encoder(encoder: EATEncoder, folder: str | Path) -> None:
@@ -185,10 +208,13 @@ def _read_config(weights: Path, in_folder: bool) -> EATConfig | None:
         source, data = weights, _safetensors_metadata_config(weights)
     if data is None:
         return None
+    check_fields(data, ENCODER_FIELDS, str(source))
     try:
-        return EATConfig.from_hub_dict(data)
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{source}: {e}") from None
+        config = EATConfig.from_hub_dict(data)
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as e:
+        raise CheckpointError(f"{source}: {str(e)[:200]}") from None
+    check_encoder_sizes(config, str(source))
+    return config
 
 
 def _safetensors_metadata_config(path: Path) -> dict[str, Any] | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sam_cli.errors import CheckpointError, UsageError
+from sam_cli.store.limits import check_path_length
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_MODEL = "sam-tiny"
@@ -183,6 +184,7 @@ def resolve_model(spec: str | None = None, *, offline: bool | None = None) -> Pa
     if offline is None:
         offline = offline_mode()
 
+    check_path_length(spec, "model folder")  # else Path.exists raises ENAMETOOLONG
     path = Path(spec).expanduser()
     if path.exists():
         return _local_folder(path, spec)
