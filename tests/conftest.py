@@ -2,13 +2,75 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
+# --- tests that need a system library or program ---------------------------------------------------------
+# On a newcomer's machine they skip, saying what to install; CI (.ci/run) installs everything and sets
+# SAM_TEST_REQUIRE_DEVICES=1, which turns every such skip into a failure. A skip counts as one of these when
+# its reason says "apt install" (so also a skipif marker or a pytest.skip written elsewhere that says so).
+REQUIRE_DEVICES_ENV = "SAM_TEST_REQUIRE_DEVICES"
+SYSTEM_SKIP_MARK = "apt install"
+SYSTEM_NEEDS = {
+    "portaudio": "PortAudio is not installed (apt install libportaudio2)",
+    "ffmpeg": "ffmpeg is not installed (apt install ffmpeg)",
+    "jackd": "jackd2 is not installed (apt install jackd2)",
+}
+
+
+@functools.cache
+def missing_system(what: str) -> str | None:
+    """Why `what` (a key of SYSTEM_NEEDS) cannot be used here, or None when it can."""
+    if what == "portaudio":
+        name = ctypes.util.find_library("portaudio")
+        try:
+            ctypes.CDLL("libportaudio.so.2" if name is None and os.name == "posix" else name)
+        except (OSError, TypeError):  # absent, or a broken copy first on the loader's path
+            return SYSTEM_NEEDS[what]
+        return None
+    programs = {"ffmpeg": ["ffmpeg"], "jackd": ["jackd", "jack_simple_client", "jack_connect"]}[what]
+    return None if all(shutil.which(p) for p in programs) else SYSTEM_NEEDS[what]
+
+
+def system_skip(reason: str) -> None:
+    """Skip for a missing system dependency (the reason says what to install); a failure on CI."""
+    if SYSTEM_SKIP_MARK not in reason:
+        raise ValueError(f"a system-dependency skip must say what to install ({SYSTEM_SKIP_MARK} ...): {reason}")
+    if os.environ.get(REQUIRE_DEVICES_ENV) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_DEVICES_ENV}=1 refuses to skip")
+    pytest.skip(reason)
+
+
+def need_system(*what: str) -> None:
+    """Skip (or, on CI, fail) unless each of `what` is installed."""
+    for w in what:
+        reason = missing_system(w)
+        if reason:
+            system_skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under SAM_TEST_REQUIRE_DEVICES=1, a skip for a missing system dependency, however it was written, fails."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail") or os.environ.get(REQUIRE_DEVICES_ENV) != "1":
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if SYSTEM_SKIP_MARK in reason:
+        report.outcome = "failed"
+        report.longrepr = f"{reason} -- {REQUIRE_DEVICES_ENV}=1 (CI) refuses skips for missing system packages"
+
 
 CAPTIONS = [
     "a dog barks twice",

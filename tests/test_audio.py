@@ -17,6 +17,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from conftest import SYSTEM_NEEDS
+
 from sam_cli import audio
 from sam_cli.audio import load as audio_load
 from sam_cli.audio import fbank, iter_windows, load_audio, split_windows
@@ -182,7 +184,7 @@ def test_mp3_via_soundfile(tmp_path):
     assert abs(_dominant_frequency(wav) - 1000) < 5
 
 
-@pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason=SYSTEM_NEEDS["ffmpeg"])
 @pytest.mark.parametrize("rate", [16000, 22050])
 def test_low_rate_mp3_streams_without_decoder_errors(tmp_path, rate):
     """libsndfile's MP3 decoder, read in blocks, garbled a frame at some block boundaries of 16-24 kHz
@@ -339,7 +341,7 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
-@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason=SYSTEM_NEEDS["ffmpeg"])
 def test_ffmpeg_formats(tmp_path):
     src = tmp_path / "src.wav"
     t = np.arange(int(2.5 * 44100)) / 44100
@@ -368,7 +370,7 @@ def test_ffmpeg_formats(tmp_path):
     stream.close()  # stopping early must end ffmpeg quietly, not hang or raise
 
 
-@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason=SYSTEM_NEEDS["ffmpeg"])
 def test_ffmpeg_rejects_garbage_and_video_without_audio(tmp_path):
     junk = tmp_path / "junk.m4a"
     junk.write_bytes(os.urandom(4000))

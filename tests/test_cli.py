@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import tone
+from conftest import need_system, tone
 from helpers import REPO, alsa_config, assert_clean_error, err, out, sam
 
 @pytest.fixture(scope="module")
@@ -169,8 +169,7 @@ def test_bad_audio(tiny_model_dir, clips, tmp_path, case, pattern):
 
 
 def test_unsupported_container_without_ffmpeg(tiny_model_dir, tmp_path):
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs ffmpeg to write the .m4a")
+    need_system("ffmpeg")  # to write the .m4a
     src = tmp_path / "a.wav"
     sf.write(src, tone(1.0), 16000)
     m4a = tmp_path / "a.m4a"
@@ -293,6 +292,7 @@ def test_batch_command_resumes(tiny_model_dir, tmp_path):
 
 
 def test_record_from_a_real_portaudio_device(tmp_path):
+    need_system("portaudio")
     pytest.importorskip("sounddevice")
     sys.path.insert(0, str(Path(__file__).parent))
 
@@ -337,6 +337,7 @@ def test_pull_models_rm_through_a_local_hub(tiny_model_dir, tmp_path):
 
 
 def test_listen_captions_the_microphone_until_ctrl_c(tiny_model_dir, tmp_path):
+    need_system("portaudio")
     pytest.importorskip("sounddevice")
     import signal
 

@@ -164,3 +164,35 @@ def test_the_python_api_has_the_same_limits(tiny_model_dir, wav_file, monkeypatc
     monkeypatch.setenv("SAM_MAX_CHOICES_CHARS", "10")
     with pytest.raises(UsageError, match="--choices is 12 characters long in all; the most is 10"):
         sam_cli.choose(model, str(wav_file), "Which?", ["twelve", "chars!"])
+
+
+# --- 16: README's test command on a machine without the system packages --------------------------------------
+NEED_PORTAUDIO = ["tests/test_cli.py::test_record_from_a_real_portaudio_device",
+                  "tests/test_cli.py::test_listen_captions_the_microphone_until_ctrl_c",
+                  "tests/test_mic.py::test_no_microphone"]
+NEED_FFMPEG = ["tests/test_cli.py::test_unsupported_container_without_ffmpeg"]
+
+
+def _pytest(tests: list[str], env: dict) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("SAM_TEST_REQUIRE_DEVICES", "PYTEST_ADDOPTS")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", *tests],
+                          cwd=REPO, env={**base, **env}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("need,tests", [("portaudio", NEED_PORTAUDIO), ("ffmpeg", NEED_FFMPEG)])
+def test_system_library_tests_skip_saying_what_to_install_but_fail_on_ci(tmp_path, need, tests):
+    if need == "portaudio":
+        # A broken libportaudio.so.2 first on the loader's path: as on a machine without the library.
+        (tmp_path / "libportaudio.so.2").write_bytes(b"not a shared library")
+        env = {"LD_LIBRARY_PATH": str(tmp_path)}
+        reason = "PortAudio is not installed (apt install libportaudio2)"
+    else:
+        (tmp_path / "bin").mkdir()  # a PATH without ffmpeg (the tests run python by its full path)
+        env = {"PATH": str(tmp_path / "bin")}
+        reason = "ffmpeg is not installed (apt install ffmpeg)"
+    fresh = _pytest(tests, env)
+    assert fresh.returncode == 0, fresh.stdout[-3000:]
+    assert f"{len(tests)} skipped" in fresh.stdout and reason in fresh.stdout, fresh.stdout
+    ci = _pytest(tests, {**env, "SAM_TEST_REQUIRE_DEVICES": "1"})
+    assert ci.returncode == 1 and f"{len(tests)} failed" in ci.stdout, ci.stdout[-3000:]
+    assert "refuses" in ci.stdout and reason in ci.stdout

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import need_system
 from helpers import alsa_config
 from sam_cli.audio import mic
 from sam_cli.errors import AudioError, UsageError
@@ -353,6 +354,7 @@ def test_portaudio_unloadable(tmp_path: Path) -> None:
 
 
 def test_no_microphone(tmp_path: Path) -> None:
+    need_system("portaudio")
     # A fresh machine without a sound card: ALSA's default PCM points at a card that is not there, and
     # there is no JACK server. (An ALSA config without any PCM makes PortAudio abort, so not that.)
     (tmp_path / "empty.conf").write_text("pcm.!default { type hw card 99 }\n")
