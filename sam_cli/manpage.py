@@ -93,6 +93,25 @@ def render() -> str:
         _esc("On a GPU, tune the kernels' tile sizes again in every process. By default the first run on a "
              "machine tunes them and keeps the result beside Triton's compiled kernels (TRITON_CACHE_DIR, "
              "~/.triton/cache), which later runs load."),
+        ".TP", "\\fBSAM_MAX_AUDIO_SECONDS\\fR, \\fBSAM_MAX_STREAM_BYTES\\fR",
+        _esc("The most audio one input may hold (default 86400 s), and the most bytes read from stdin, a FIFO or a "
+             "device (default 4 GiB)."),
+        ".TP", "\\fBSAM_MAX_PROMPT_TOKENS\\fR, \\fBSAM_MAX_CHOICES\\fR, \\fBSAM_MAX_CHOICES_CHARS\\fR",
+        _esc("The longest question or prompt in tokens (default 2048), and how many --labels or --choices "
+             "(default 1000) of how many characters in all (default 32000)."),
+        ".SH LIMITS AND FAILURE BEHAVIOUR",
+        _esc("Bad input or a bad option gives one line on standard error and nothing on standard output, never a "
+             "traceback. Each input is bounded: its duration and stream size, its sample rate (1 to 768 kHz) and "
+             "float samples (within 65536), the question's tokens (more than 16 characters a token is refused "
+             "before tokenizing) and the label or choice list (one item at most 1000 characters), by the "
+             "variables above. A model's config.json (at most 64 MiB) is checked field by field (at most 512 "
+             "layers, widths up to 65536, a vocabulary up to one million) and against the weights' header before "
+             "anything is allocated; pickles are never loaded. File names over 255 bytes are refused, names that "
+             "are not UTF-8 accepted, control characters escaped. sam batch appends and syncs each row as it is "
+             "done, lets one run at a time write an output (locked by its real path), loses no finished row on a "
+             "crash, Ctrl-C or full disk, and resumes when rerun. Ctrl-C ends sam with \"sam: error: "
+             "interrupted\" and status 130: at once before a command has started, otherwise once it has stopped "
+             "cleanly (a second Ctrl-C: at once); sam listen then exits 0."),
         ".SH EXIT STATUS",
         _esc("0 on success; 1 when an input or model could not be processed (in batch: when any file failed); "
              "2 for a usage error; 130 when interrupted."),
