@@ -16,7 +16,8 @@ import soundfile as sf
 
 from conftest import need_system
 from helpers import assert_clean_error, err, out, sam
-from sam_cli.audio.load import _mp3_problem, load_audio
+from sam_cli.audio import load_audio
+from sam_cli.audio.mp3 import _mp3_problem
 
 pytestmark = pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile has no MP3 support")
 

@@ -238,7 +238,7 @@ def collect_inputs(s: Settings, files: list[str], mic: float | None) -> list[Cli
         raise UsageError("no input: give audio files, '-' for stdin, or --mic SECONDS")
     import stat
 
-    from sam_cli.audio.load import spool
+    from sam_cli.audio.sources import spool
 
     clips = []
     for f in files:
@@ -261,7 +261,7 @@ def collect_inputs(s: Settings, files: list[str], mic: float | None) -> list[Cli
 
 def clip_duration(source) -> float:
     from sam_cli import audio as A
-    from sam_cli.audio.load import SpooledInput
+    from sam_cli.audio.sources import SpooledInput
 
     if isinstance(source, (Path, SpooledInput)):
         return A.audio_info(source)[0]
