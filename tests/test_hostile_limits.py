@@ -63,10 +63,12 @@ def test_ctrl_c_while_describing_is_exit_130_not_swallowed(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    long = tmp_path / "long.wav"  # 10 minutes: decoding is still going on when the signal comes
-    noise = 0.1 * np.random.default_rng(0).standard_normal(16000 * 600)
+    # 30 minutes, so that decoding is still going on when the signal comes, even on an idle machine (10
+    # minutes of windows were done in under 8 s there).
+    long = tmp_path / "long.wav"
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000 * 1800)
     sf.write(long, noise.astype("float32"), 16000, subtype="PCM_16")
-    for delay in (3.0, 8.0):
+    for delay in (3.0, 6.0):
         code, stdout, stderr = _interrupt(delay, "describe", str(long), "--max-tokens", "8")
         assert "Traceback" not in stderr and code == 130, (delay, code, stderr)
         assert stderr.strip().splitlines()[-1] == "sam: error: interrupted", stderr
