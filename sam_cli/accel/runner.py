@@ -57,10 +57,6 @@ class Runner:
         self.last_extra: dict[str, Any] = {}
 
     @property
-    def cfg(self):
-        return self.impl.cfg
-
-    @property
     def device(self) -> torch.device:
         return self.impl.device
 

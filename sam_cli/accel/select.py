@@ -159,17 +159,23 @@ def why_not_fused(lm: Any) -> str | None:
     return None
 
 
-def fused_view(lm: Any) -> Any:
-    """The model's FastMamba2 (built once, refreshed when its parameters change), or None where it cannot run."""
+def _fused(lm: Any) -> tuple[_Cache | None, Any]:
+    """(the model's cache, its FastMamba2) where the fused kernels can run, else (None, None): one check and one
+    fingerprint for everything a call builds on the fused view."""
     if why_not_fused(lm) is not None:
-        return None
+        return None, None
     cache = _cache(lm)
     fast = cache.items.get("fast")
     if fast is None:
         from sam_cli.accel.fast_mamba2 import FastMamba2
 
         fast = cache.items["fast"] = FastMamba2(lm)
-    return fast
+    return cache, fast
+
+
+def fused_view(lm: Any) -> Any:
+    """The model's FastMamba2 (built once, refreshed when its parameters change), or None where it cannot run."""
+    return _fused(lm)[1]
 
 
 def cpu_decoder(lm: Mamba2LMHeadModel) -> Any:
@@ -198,12 +204,7 @@ def cpu_decoder(lm: Mamba2LMHeadModel) -> Any:
     return dec
 
 
-def graph_decoders(lm: Mamba2LMHeadModel) -> Any:
-    """The CUDA-graph decoders of `lm` (`cuda_graphs.GraphDecoders`), or None where the fused kernels cannot run."""
-    fast = fused_view(lm)
-    if fast is None:
-        return None
-    cache = _cache(lm)
+def _graphs(cache: _Cache, fast: Any) -> Any:
     decoders = cache.items.get("graphs")
     if decoders is None:
         from sam_cli.accel.cuda_graphs import GraphDecoders
@@ -212,14 +213,20 @@ def graph_decoders(lm: Mamba2LMHeadModel) -> Any:
     return decoders
 
 
+def graph_decoders(lm: Mamba2LMHeadModel) -> Any:
+    """The CUDA-graph decoders of `lm` (`cuda_graphs.GraphDecoders`), or None where the fused kernels cannot run."""
+    cache, fast = _fused(lm)
+    return None if fast is None else _graphs(cache, fast)
+
+
 def lm_runner(lm: Mamba2LMHeadModel, *, greedy: bool = False, state_dtype: str = "model") -> Runner:
     """How to run `lm` here. greedy=True: for a greedy decode loop (CUDA graphs where they can run);
     state_dtype: the recurrent state of graph decoding, "model" (the weights' dtype) or "fp32"."""
     if lm.device.type == "cuda":
-        fast = fused_view(lm)
+        cache, fast = _fused(lm)
         if fast is not None:
             if greedy:
-                return GraphRunner(fast, graph_decoders(lm), None if state_dtype == "fp32" else fast.dtype)
+                return GraphRunner(fast, _graphs(cache, fast), None if state_dtype == "fp32" else fast.dtype)
             return Runner("fused", fast)
         return Runner("reference", lm)
     dec = cpu_decoder(lm)
