@@ -1444,26 +1444,19 @@ def _speech_phrase(we: WEvent, earlier: list[WEvent], rng: np.random.Generator, 
     return forms[int(rng.integers(len(forms)))] + again
 
 
-def clip_clause(we: WEvent, earlier: list[WEvent], rng: np.random.Generator) -> str:
-    """'a dog barks twice', 'a woman says 'please hold''."""
+def clip_clause(we: WEvent, earlier: list[WEvent], rng: np.random.Generator, gerund: bool = False) -> str:
+    """'a dog barks twice', 'a woman says 'please hold''; gerund=True: 'a dog barking twice'."""
     r = we.ev.rec
     if r.kind == "speech":
-        return _speech_phrase(we, earlier, rng, False)
-    text = f"{r.subject} {r.verb}"
+        return _speech_phrase(we, earlier, rng, gerund)
+    text = f"{r.subject} {r.gerund if gerund else r.verb}"
     if r.countable and not we.partial and (we.count > 1 or we.ev.say_once):
         text += " " + COUNT_WORDS[min(we.count, 4)]
     return text
 
 
 def clip_gerund(we: WEvent, earlier: list[WEvent], rng: np.random.Generator) -> str:
-    """'a dog barking twice', 'a woman speaking French'."""
-    r = we.ev.rec
-    if r.kind == "speech":
-        return _speech_phrase(we, earlier, rng, True)
-    text = f"{r.subject} {r.gerund}"
-    if r.countable and not we.partial and (we.count > 1 or we.ev.say_once):
-        text += " " + COUNT_WORDS[min(we.count, 4)]
-    return text
+    return clip_clause(we, earlier, rng, gerund=True)
 
 
 def bed_phrase(rec: Recording, cats: dict[str, dict[str, Any]]) -> str:
