@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import threading
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
@@ -47,14 +48,15 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
     """Windows of `files` as they are decoded by `workers` threads (0: in the caller's thread, in order), or
     by `workers` spawned processes.
 
-    Each file's events come in order; files interleave. At most `depth` events wait in memory.
+    Each file's events come in order; files interleave. At most `depth` events wait in memory (threads), or
+    about one a process (each blocks until its event is read).
     """
     if workers == 0:
         for i, f in enumerate(files):
             yield from _decode_file(i, f, window_seconds)
         return
     if processes:
-        yield from _decode_in_processes(files, workers, window_seconds, depth)
+        yield from _decode_in_processes(files, workers, window_seconds)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -100,9 +102,6 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
             t.join(timeout=1.0)
 
 
-_PROCESS_DONE = "done"  # a worker process's last message (object identity does not cross processes)
-
-
 _INT16_SCALE = 2.0**-15
 
 
@@ -129,80 +128,77 @@ def unpack_samples(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _process_main(tasks, results, window_seconds: float, parent: int) -> None:
-    """A decoding process: files from `tasks`, events to `results` (windows as numpy arrays)."""
+def _process_main(conn, window_seconds: float) -> None:
+    """A decoding process: (index, path) tasks from `conn`, each answered by the file's events (windows as
+    numpy arrays) and then `_FILE_DONE`; None ends it. A closed pipe (the parent is gone) ends it too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches us too; the parent decides
     torch.set_num_threads(1)
-
-    def orphaned() -> bool:
-        if os.getppid() == parent:
-            return False
-        # Nobody reads `results` any more: exit without waiting to flush what is buffered for it.
-        results.cancel_join_thread()
-        return True
-
-    def put(item: object) -> bool:
-        while True:
-            try:
-                results.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                if orphaned():
-                    return False
-
-    while True:
-        try:
-            item = tasks.get(timeout=0.5)
-        except queue.Empty:
-            if orphaned():
-                return
-            continue
-        if item is None:
-            break
-        index, path = item
-        for ev in _decode_file(index, Path(path), window_seconds):
-            w = ev.window
-            packed = None if w is None else (w.index, w.start, w.end, pack_samples(w.samples.numpy()))
-            if not put(ev if w is None else ev._replace(window=packed)):
-                return
-    put(_PROCESS_DONE)
-
-
-def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float, depth: int) -> Iterator[Event]:
-    # spawn, never fork: the parent may hold a CUDA context and running threads.
-    ctx = multiprocessing.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue(maxsize=depth)
-    for item in enumerate(map(str, files)):
-        tasks.put(item)
-    for _ in range(workers):
-        tasks.put(None)
-    procs = [ctx.Process(target=_process_main, args=(tasks, results, window_seconds, os.getpid()),
-                         name=f"sam-decode-{k}", daemon=True) for k in range(workers)]
-    for p in procs:
-        p.start()
     try:
-        running = len(procs)
-        while running:
-            try:
-                item = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead:
-                    raise SamError(f"an audio decoding process died (exit code {dead[0].exitcode}); run the "
-                                   "same command again to go on") from None
-                continue
-            if item == _PROCESS_DONE:
-                running -= 1
-                continue
-            if item.window is not None:
-                index, start, end, samples = item.window
-                item = item._replace(window=A.AudioWindow(index, start, end, unpack_samples(samples)))
-            yield item
+        while (item := conn.recv()) is not None:
+            index, path = item
+            for ev in _decode_file(index, Path(path), window_seconds):
+                w = ev.window
+                packed = None if w is None else (w.index, w.start, w.end, pack_samples(w.samples.numpy()))
+                conn.send(ev if w is None else ev._replace(window=packed))
+            conn.send(_FILE_DONE)
+    except (EOFError, OSError):  # the parent closed its end or died: nobody reads what we decode
+        pass
+
+
+_FILE_DONE = "file done"  # object identity does not cross processes
+_FILES_AHEAD = 2  # files given to a process before it finishes its current one, so it never waits for work
+
+
+def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float) -> Iterator[Event]:
+    # spawn, never fork: the parent may hold a CUDA context and running threads. One pipe a process, not a
+    # multiprocessing.Queue: a Queue's named semaphores go through the resource tracker, which warned of a
+    # "leaked semaphore" on stderr when Ctrl-C ended a run while they were being released. A pipe also bounds
+    # what waits in memory: a process blocks on send until the parent reads.
+    ctx = multiprocessing.get_context("spawn")
+    todo = iter(enumerate(map(str, files)))
+    conns, procs = [], []
+    try:
+        for k in range(min(workers, len(files))):
+            ours, theirs = ctx.Pipe()
+            p = ctx.Process(target=_process_main, args=(theirs, window_seconds), name=f"sam-decode-{k}",
+                            daemon=True)
+            p.start()
+            theirs.close()
+            conns.append(ours)
+            procs.append(p)
+        given = dict.fromkeys(conns, 0)  # files given and not yet finished, per process
+
+        def give(conn) -> None:
+            while given[conn] < _FILES_AHEAD and (item := next(todo, None)) is not None:
+                conn.send(item)
+                given[conn] += 1
+            if not given[conn]:
+                conn.send(None)  # no more files: the process ends
+                del given[conn]
+
+        for conn in conns:
+            give(conn)
+        while given:
+            for conn in connection_wait(list(given), timeout=1.0):
+                try:
+                    item = conn.recv()
+                except (EOFError, OSError):
+                    p = procs[conns.index(conn)]
+                    p.join(timeout=1.0)
+                    raise SamError(f"an audio decoding process died (exit code {p.exitcode}); run the same "
+                                   "command again to go on") from None
+                if item == _FILE_DONE:
+                    given[conn] -= 1
+                    give(conn)
+                    continue
+                if item.window is not None:
+                    index, start, end, samples = item.window
+                    item = item._replace(window=A.AudioWindow(index, start, end, unpack_samples(samples)))
+                yield item
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.join(timeout=2.0)
-        for q in (tasks, results):
-            q.cancel_join_thread()  # exit without waiting for undelivered items
-            q.close()
+        for conn in conns:
+            conn.close()
