@@ -1,0 +1,287 @@
+"""The model thread: one thread owns the model and runs every request's windows in one continuous batch.
+
+A generation request (describe, ask, chat) is a list of audio windows and a prompt. At each step boundary
+the thread admits waiting windows while the batch has room (encode, prefill, first token), concatenates their
+recurrent states onto the batch's (a Mamba-2 state has a fixed size per row, so joining is `cat_states`), runs
+one decode step for every row, and drops the rows that finished or whose client went away. The per-row
+rules (EOS, length, the loop guard) are `decoding.options.Rows`, the same as `sam describe`'s.
+
+Scoring requests (choices, labels, written tags) are whole calls into `tasks`, run on the same thread between
+two steps. HTTP handlers never touch the model: they submit a job and receive its events through `sink`,
+which is called on this thread (the app hands them over to its event loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from sam_cli.accel.runner import cat_states
+from sam_cli.accel.select import lm_runner
+from sam_cli.decoding.generate import prompt_embeds
+from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
+from sam_cli.tasks import encode_windows
+
+Sink = Callable[[tuple], None]
+
+
+class QueueFull(Exception):
+    """The waiting queue is at --max-queue."""
+
+
+class Stopping(Exception):
+    """The server is shutting down and takes no new work."""
+
+
+@dataclass
+class GenJob:
+    """Decode an answer for each window. Events, in order for each window: ("token", window, text piece)...,
+    then ("window", window, text, new tokens, prompt tokens, hit the length limit); once all windows are
+    done ("done",); on a failure ("error", exception) and nothing more."""
+
+    windows: list  # audio.AudioWindow
+    ids: list[int]  # the prompt's token ids
+    opts: DecodeOptions
+    sink: Sink
+    cancelled: bool = False
+    admitted: int = 0  # windows admitted to the batch so far
+    finished: int = 0  # windows done
+    generator: torch.Generator | None = None
+    submitted: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class CallJob:
+    """Run fn() on the model thread (scoring); events ("result", value) or ("error", exception)."""
+
+    fn: Callable[[], Any]
+    sink: Sink
+    cancelled: bool = False
+    submitted: float = field(default_factory=time.monotonic)
+
+
+class _Row:
+    __slots__ = ("job", "window", "rules", "picks", "stream", "prompt_tokens")
+
+    def __init__(self, job: GenJob, window: int, eos: int | None, stream: Any, prompt_tokens: int):
+        self.job, self.window, self.stream, self.prompt_tokens = job, window, stream, prompt_tokens
+        self.rules = Rows(1, eos, job.opts, None)
+        self.picks = 0
+
+
+class Engine:
+    """The continuous batch over `model`: submit() from any thread, the model thread does the rest."""
+
+    def __init__(self, model: Any, max_batch: int = 32, max_queue: int = 256):
+        self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
+        # The eager runner: its step takes any rows' states, which the batch needs as rows come and go.
+        self.runner = lm_runner(model.lm)
+        self.eos = model.tokenizer.eos_id
+        self._waiting: collections.deque = collections.deque()
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._rows: list[_Row] = []
+        self._state = None  # InferenceState of self._rows, in row order
+        self._tokens: torch.Tensor | None = None  # each row's last picked token
+        self._thread = threading.Thread(target=self._run, name="sam-model", daemon=True)
+        # For /metrics: written by the model thread, read (racily, as plain numbers) by handlers.
+        self.tokens_total = 0
+        self.steps_total = 0
+        self.recent_tokens: collections.deque = collections.deque()  # (monotonic time, tokens) of recent steps
+
+    # --- any thread ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: GenJob | CallJob) -> None:
+        with self._cv:
+            if self._stopping:
+                raise Stopping
+            if len(self._waiting) >= self.max_queue:
+                raise QueueFull
+            if isinstance(job, GenJob) and job.opts.seed is not None and not job.opts.greedy:
+                job.generator = torch.Generator(device=self.model.device).manual_seed(job.opts.seed)
+            self._waiting.append(job)
+            self._cv.notify()
+
+    def cancel(self, job: GenJob | CallJob) -> None:
+        """Drop the job's rows at the next step boundary (its client went away, or it hit a stop string)."""
+        job.cancelled = True
+        with self._cv:
+            try:
+                self._waiting.remove(job)  # its place in the queue is free at once
+            except ValueError:
+                pass
+            self._cv.notify()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish what was submitted, then end the thread."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self._rows)
+
+    def tokens_per_second(self, span: float = 10.0) -> float:
+        now = time.monotonic()
+        recent = [n for t, n in list(self.recent_tokens) if now - t <= span]
+        return sum(recent) / span
+
+    # --- the model thread ---------------------------------------------------------------------------------
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._cv:
+                    while not self._rows and not self._waiting and not self._stopping:
+                        self._cv.wait()
+                    if self._stopping and not self._rows and not self._waiting:
+                        return
+                self._drop(lambda r: r.job.cancelled)
+                self._admit()
+                if self._rows:
+                    try:
+                        self._step()
+                    except Exception as e:  # noqa: BLE001  the batch is lost; the server and the next requests are not
+                        self._fail_all(e)
+
+    def _take(self) -> list:
+        """Waiting work that fits, oldest first: (job, first window, how many) for generation jobs, or a
+        CallJob alone (run before any more windows are admitted)."""
+        taken: list = []
+        room = self.max_batch - len(self._rows)
+        with self._cv:
+            while self._waiting:
+                job = self._waiting[0]
+                if job.cancelled:
+                    self._waiting.popleft()
+                    continue
+                if isinstance(job, CallJob):
+                    if not taken:
+                        taken.append(self._waiting.popleft())
+                    break
+                if room <= 0:
+                    break
+                n = min(room, len(job.windows) - job.admitted)
+                taken.append((job, job.admitted, n))
+                job.admitted += n
+                room -= n
+                if job.admitted == len(job.windows):
+                    self._waiting.popleft()
+        return taken
+
+    def _admit(self) -> None:
+        for item in self._take():
+            if isinstance(item, CallJob):
+                try:
+                    item.sink(("result", item.fn()))
+                except Exception as e:  # noqa: BLE001  reported to its client
+                    item.sink(("error", e))
+                continue
+            job, first, n = item
+            try:
+                self._join(job, first, n)
+            except Exception as e:  # noqa: BLE001  reported to its client
+                job.cancelled = True
+                job.sink(("error", e))
+
+    def _join(self, job: GenJob, first: int, n: int) -> None:
+        """Encode and prefill windows first..first+n-1 of `job`, pick their first tokens, add them to the batch."""
+        if job.cancelled:
+            return
+        wins = job.windows[first:first + n]
+        audio_embeds, _ = encode_windows(self.model, wins)
+        embeds = prompt_embeds(self.runner, audio_embeds, [job.ids] * n)
+        logits, state = self.runner.prefill_rows(embeds)
+        prompt_tokens = audio_embeds.shape[1] + len(job.ids)
+        rows = [_Row(job, first + i, self.eos, self.model.tokenizer.stream(), prompt_tokens) for i in range(n)]
+        if job.opts.max_new_tokens <= 0:
+            for row in rows:
+                self._finish(row, hit_length=True)
+            return
+        # One pick for the group, as decode() picks its first tokens (a seeded sampler draws the same way).
+        first_tokens = pick_next(logits, job.opts, job.generator)
+        self._rows += rows
+        self._state = state if self._state is None else cat_states([self._state, state])
+        self._tokens = first_tokens if self._tokens is None else torch.cat([self._tokens, first_tokens])
+        self._accept(rows, first_tokens.tolist())
+
+    def _step(self) -> None:
+        logits = self.runner.step(self._tokens, self._state)
+        greedy = logits.float().argmax(dim=-1)
+        picks = greedy
+        sampled = [i for i, r in enumerate(self._rows) if not r.job.opts.greedy]
+        if sampled:
+            picks = greedy.clone()
+            for i in sampled:
+                picks[i] = pick_next(logits[i:i + 1], self._rows[i].job.opts, self._rows[i].job.generator)[0]
+        self._tokens = picks
+        self.steps_total += 1
+        self._accept(list(self._rows), picks.tolist())
+
+    def _accept(self, rows: list[_Row], tokens: list[int]) -> None:
+        """One token for each row: stream it, and drop the rows that are done."""
+        done: set[int] = set()
+        new = 0
+        for row, tok in zip(rows, tokens):
+            row.picks += 1
+            kept = len(row.rules.out[0])
+            stopped = row.rules.accept([tok])
+            if len(row.rules.out[0]) > kept:
+                new += 1
+                piece = row.stream.push(tok)
+                if piece:
+                    row.job.sink(("token", row.window, piece))
+            if stopped or row.picks >= row.job.opts.max_new_tokens:
+                self._finish(row, hit_length=not stopped)
+                done.add(id(row))
+        self.tokens_total += new
+        now = time.monotonic()
+        self.recent_tokens.append((now, new))
+        while self.recent_tokens and now - self.recent_tokens[0][0] > 60:
+            self.recent_tokens.popleft()
+        if done:
+            self._drop(lambda r: id(r) in done)
+
+    def _finish(self, row: _Row, hit_length: bool) -> None:
+        job = row.job
+        if job.cancelled:
+            return
+        tail = row.stream.flush()
+        if tail:
+            job.sink(("token", row.window, tail))
+        out = row.rules.out[0]
+        text = self.model.tokenizer.decode(out).strip()
+        job.sink(("window", row.window, text, len(out), row.prompt_tokens, hit_length))
+        job.finished += 1
+        if job.finished == len(job.windows):
+            job.sink(("done",))
+
+    def _drop(self, gone: Callable[[_Row], bool]) -> None:
+        keep = [i for i, r in enumerate(self._rows) if not gone(r)]
+        if len(keep) == len(self._rows):
+            return
+        self._rows = [self._rows[i] for i in keep]
+        if not keep:
+            self._state = self._tokens = None
+            return
+        self._state = self._state.index_select(keep)
+        self._tokens = self._tokens[torch.tensor(keep, device=self._tokens.device)]
+
+    def _fail_all(self, e: Exception) -> None:
+        for job in {id(r.job): r.job for r in self._rows}.values():
+            job.cancelled = True
+            job.sink(("error", e))
+        self._rows, self._state, self._tokens = [], None, None

@@ -1,0 +1,155 @@
+"""What a request sends, read and checked: bodies under the size limit (413), forms with an upload or a path under
+--allow-paths, form fields, and audio decoded into windows off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from fastapi import Request
+
+from sam_cli.errors import SamError
+from sam_cli.serve import protocol as P
+
+
+def usage_error(fn):
+    """fn(), with a UsageError (over a limit, say) as a 400."""
+    try:
+        return fn()
+    except SamError as e:
+        raise P.ApiError(400, str(e)) from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or a 413 as soon as it is known to pass `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise P.ApiError(413, f"the request body is {int(declared):,} bytes; the most is {limit:,} "
+                         "(sam serve --max-upload-mb)", code="request_too_large")
+    chunks, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            raise P.ApiError(413, f"the request body is over {limit:,} bytes (sam serve --max-upload-mb)",
+                             code="request_too_large")
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
+async def task_input(request: Request, max_upload: int, allow_paths: list[Path]) -> tuple[Any, Path, str, Any]:
+    """(form, audio path, name for the record, cleanup) of a task request: a multipart upload in field 'file',
+    or a server-side 'path' under --allow-paths."""
+    body = await read_body(request, max_upload)
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await request.receive()
+
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise P.ApiError(400, "send a multipart form: the audio in field 'file' (or a server-side 'path')")
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=32)
+    except Exception as e:  # noqa: BLE001  a malformed form is the client's error
+        detail = getattr(e, "detail", None) or str(e)
+        raise P.ApiError(400, f"malformed form: {detail}") from None
+    upload, given = form.get("file"), text_field(form, "path")
+    if upload is not None and not isinstance(upload, str):
+        data = await upload.read()
+        name = upload.filename or "upload"
+        tmp = write_temp(data, Path(name).suffix)
+        return form, tmp, name, lambda: unlink(tmp)
+    if given is None:
+        raise P.ApiError(400, "no audio: upload it in field 'file' (or give 'path' under --allow-paths)", "file")
+    return form, allowed_path(given, allow_paths), given, lambda: None
+
+
+def allowed_path(given: str, allow_paths: list[Path]) -> Path:
+    if not allow_paths:
+        raise P.ApiError(403, "this server reads no files of its own (start it with --allow-paths DIR)", "path",
+                         kind="permission_error")
+    try:
+        path = Path(given).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise P.ApiError(400, f"{given}: no such file", "path") from None
+    if not any(path.is_relative_to(root) for root in allow_paths) or not path.is_file():
+        raise P.ApiError(403, f"{given}: not a file under --allow-paths", "path", kind="permission_error")
+    return path
+
+
+def text_field(form: Any, key: str) -> str | None:
+    value = form.get(key)
+    if value is not None and not isinstance(value, str):
+        raise P.ApiError(400, f"'{key}' must be a text field", key)
+    return value
+
+
+def int_field(form: Any, key: str, default: int, lo: int, hi: int = 1_000_000) -> int:
+    value = text_field(form, key)
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise P.ApiError(400, f"'{key}' must be a whole number", key) from None
+    if not lo <= n <= hi:
+        raise P.ApiError(400, f"'{key}' must be between {lo} and {hi}", key)
+    return n
+
+
+def float_field(form: Any, key: str, default: float, lo: float, hi: float) -> float:
+    value = text_field(form, key)
+    if value is None or value == "":
+        return default
+    try:
+        x = float(value)
+    except ValueError:
+        raise P.ApiError(400, f"'{key}' must be a number", key) from None
+    if not lo <= x <= hi:  # also refuses nan
+        raise P.ApiError(400, f"'{key}' must be between {lo:g} and {hi:g}", key)
+    return x
+
+
+def write_temp(data: bytes, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="sam-serve-", suffix=suffix[:16])
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return Path(name)
+
+
+def unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+@contextmanager
+def temp_audio(data: bytes, suffix: str) -> Iterator[Path]:
+    path = write_temp(data, suffix)
+    try:
+        yield path
+    finally:
+        unlink(path)
+
+
+async def prepare(model: Any, path: Path, question: str) -> tuple[list, list[int]]:
+    """The clip's windows (decoded on a worker thread) and the prompt's ids; bad audio or prompt: a 400."""
+    from sam_cli.tasks import prompt_ids, windows
+
+    ids = usage_error(lambda: prompt_ids(model, question))
+    try:
+        wins = await asyncio.to_thread(lambda: list(windows(model, path)))
+    except SamError as e:
+        raise P.ApiError(400, str(e), code="invalid_audio") from None
+    if not wins:
+        raise P.ApiError(400, "the audio is empty", code="invalid_audio")
+    return wins, ids

@@ -1,0 +1,252 @@
+"""`sam serve` end to end: a real server process on 127.0.0.1, the official `openai` client and httpx, answers
+compared with the `sam` command's for the same clips (greedy decoding: equal, whatever else is in the batch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import soundfile as sf
+from conftest import tone
+from helpers import REPO
+from serve_helpers import Server, chat_body, metric, wait_for
+
+openai = pytest.importorskip("openai")
+
+QUESTION = "Is there a dog?"
+LENGTHS = {"a": (1.5, 440.0), "b": (3.0, 700.0), "c": (12.0, 300.0), "d": (25.0, 220.0)}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("serve-clips")
+    files = {}
+    for i, (name, (seconds, freq)) in enumerate(LENGTHS.items()):
+        files[name] = d / f"{name}.wav"
+        sf.write(files[name], tone(seconds, freq=freq, seed=i), 16000)
+    files["long"] = d / "long.wav"  # 5 minutes: 30 windows
+    sf.write(files["long"], tone(300.0, sr=8000, freq=330.0), 8000, subtype="PCM_16")
+    return files
+
+
+def _cli(model, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAM_", "HF_"))}
+    env.update({"HF_HOME": "/nonexistent-hf-home", "HF_HUB_OFFLINE": "1", "SAM_MODEL": str(model)})
+    return subprocess.Popen([sys.executable, "-m", "sam_cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="module")
+def server_and_cli(tiny_model_dir, clips):
+    """The server, and the CLI's records for the same clips (computed while the server starts)."""
+    short = [str(clips[k]) for k in LENGTHS]
+    procs = {
+        "describe": _cli(tiny_model_dir, "describe", "--format", "jsonl", *short),
+        "prompted": _cli(tiny_model_dir, "describe", "--format", "jsonl", "--prompt", QUESTION, *short),
+        "ask": _cli(tiny_model_dir, "ask", "--json", str(clips["c"]), QUESTION),
+        "choices": _cli(tiny_model_dir, "ask", "--json", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe"),
+        "labels": _cli(tiny_model_dir, "classify", "--json", str(clips["d"]), "--labels", "dog,rain,bell"),
+    }
+    server = Server(tiny_model_dir, "--max-batch", "8", "--max-queue", "64", "--allow-paths",
+                    str(clips["a"].parent))
+    refs = {}
+    for key, p in procs.items():
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr.decode()
+        refs[key] = [json.loads(line) for line in stdout.decode().splitlines()]
+    yield server, refs
+    code = server.terminate()
+    assert code == 0, server.stderr
+    assert "Traceback" not in server.stderr, server.stderr
+
+
+@pytest.fixture(scope="module")
+def server(server_and_cli):
+    return server_and_cli[0]
+
+
+@pytest.fixture(scope="module")
+def refs(server_and_cli):
+    return server_and_cli[1]
+
+
+def _text(refs, key: str, clip: str) -> str:
+    return next(r for r in refs[key] if r["file"].endswith(f"/{clip}.wav"))["text"]
+
+
+def _client(server) -> "openai.OpenAI":
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+# --- the OpenAI API ---------------------------------------------------------------------------------------
+def test_chat_answers_equal_the_cli(server, refs, clips):
+    client = _client(server)
+    for name in LENGTHS:
+        r = client.chat.completions.create(**chat_body(clips[name]))
+        assert r.choices[0].message.content == _text(refs, "describe", name), name
+        assert r.choices[0].finish_reason in ("stop", "length")
+        assert r.usage.completion_tokens > 0 and r.usage.prompt_tokens > 0
+        assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    r = client.chat.completions.create(**chat_body(clips["c"], QUESTION))
+    assert r.choices[0].message.content == refs["ask"][0]["text"]
+
+
+def test_streamed_answer_equals_the_cli(server, refs, clips):
+    client = _client(server)
+    for name in ("b", "d"):  # one window; three windows
+        stream = client.chat.completions.create(**chat_body(clips[name], QUESTION), stream=True,
+                                                stream_options={"include_usage": True})
+        pieces, finish, usage = [], None, None
+        for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+                finish = choice.finish_reason or finish
+        assert len([p for p in pieces if p]) > 1  # token by token, not one piece
+        assert "".join(pieces) == _text(refs, "prompted", name)
+        assert finish in ("stop", "length") and usage is not None and usage.completion_tokens > 0
+
+
+def test_stream_is_server_sent_events_ending_with_done(server, clips):
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=chat_body(clips["a"], stream=True,
+                                                                              max_tokens=5), timeout=60) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in r.iter_lines() if line]
+    assert all(e.startswith("data: ") for e in events)
+    assert events[-1] == "data: [DONE]"
+    last = json.loads(events[-2][6:])
+    assert last["choices"][0]["finish_reason"] == "length"
+
+
+def test_32_concurrent_clients_get_their_own_answers(server, refs, clips):
+    jobs = [(name, QUESTION if i % 2 else None) for i, name in enumerate(list(LENGTHS) * 8)]
+
+    def one(job):
+        name, question = job
+        r = httpx.post(server.url + "/v1/chat/completions", json=chat_body(clips[name], question), timeout=180)
+        assert r.status_code == 200, r.text
+        return r.json()["choices"][0]["message"]["content"]
+
+    def counts() -> tuple[float, float]:
+        text = httpx.get(server.url + "/metrics").text
+        return metric(text, "sam_generated_tokens_total"), metric(text, "sam_decode_steps_total")
+
+    tokens0, steps0 = counts()
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(one, jobs))
+    for (name, question), answer in zip(jobs, answers):
+        assert answer == _text(refs, "prompted" if question else "describe", name), (name, question)
+    tokens, steps = counts()
+    assert (tokens - tokens0) / (steps - steps0) > 2  # rows shared their steps: they were batched
+
+
+def test_stop_strings_and_options(server, refs, clips):
+    client = _client(server)
+    full = _text(refs, "describe", "b")
+    cut = full[len(full) // 3:][:3]
+    r = client.chat.completions.create(**chat_body(clips["b"]), stop=[cut])
+    assert r.choices[0].message.content == full[:full.index(cut)] and r.choices[0].finish_reason == "stop"
+    r = client.chat.completions.create(**chat_body(clips["b"]), max_tokens=3)
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens <= 3
+    sampled = [client.chat.completions.create(**chat_body(clips["b"]), temperature=1.0, seed=7)
+               .choices[0].message.content for _ in range(2)]
+    assert sampled[0] == sampled[1]  # the same seed, the same draw
+
+
+@pytest.mark.parametrize("change, param", [
+    ({"n": 2}, "n"),
+    ({"messages": []}, "messages"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"temperature": -1}, "temperature"),
+    ({"max_tokens": "many"}, "max_tokens"),
+    ({"frobnicate": 1}, "frobnicate"),
+])
+def test_refused_options_get_a_400_in_openai_shape(server, clips, change, param):
+    r = httpx.post(server.url + "/v1/chat/completions", json={**chat_body(clips["a"]), **change}, timeout=60)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"] and error["param"] == param
+
+
+def test_bad_audio_and_malformed_json(server, clips):
+    for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
+        r = httpx.post(server.url + "/v1/chat/completions", content=body,
+                       headers={"content-type": "application/json"}, timeout=30)
+        assert r.status_code == 400 and r.json()["error"]["message"], body
+    bad = chat_body(clips["a"])
+    bad["messages"][0]["content"][0]["input_audio"]["data"] = "not base64!!"
+    r = httpx.post(server.url + "/v1/chat/completions", json=bad, timeout=30)
+    assert r.status_code == 400 and "base64" in r.json()["error"]["message"]
+    bad["messages"][0]["content"][0]["input_audio"]["data"] = "dGhpcyBpcyBub3QgYXVkaW8="  # "this is not audio"
+    r = httpx.post(server.url + "/v1/chat/completions", json=bad, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_audio"
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"  # still up
+
+
+def test_models_health_metrics(server):
+    models = _client(server).models.list()
+    assert [m.id for m in models.data] and models.data[0].object == "model"
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+    text = httpx.get(server.url + "/metrics").text
+    for name in ("sam_queue_length", "sam_batch_size", "sam_tokens_per_second", "sam_generated_tokens_total"):
+        metric(text, name)
+    assert 'sam_request_latency_seconds{quantile="0.99"}' in text
+    r = httpx.get(server.url + "/nowhere")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+
+
+# --- task endpoints: the records of `sam ... --json` ------------------------------------------------------
+def _without_file(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "file"}
+
+
+def test_task_endpoints_return_the_cli_records(server, refs, clips):
+    with open(clips["d"], "rb") as fh:
+        r = httpx.post(server.url + "/v1/describe", files={"file": ("d.wav", fh)}, timeout=60)
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["file"] == "d.wav" and len(record["segments"]) == 3  # one result per window
+    assert _without_file(record) == _without_file(next(x for x in refs["describe"] if x["file"].endswith("/d.wav")))
+    with open(clips["c"], "rb") as fh:
+        r = httpx.post(server.url + "/v1/ask", files={"file": ("c.wav", fh)}, data={"question": QUESTION})
+    assert _without_file(r.json()) == _without_file(refs["ask"][0])
+    with open(clips["b"], "rb") as fh:
+        r = httpx.post(server.url + "/v1/ask", files={"file": ("b.wav", fh)},
+                       data={"question": QUESTION, "choices": "yes,no,maybe"})
+    assert _without_file(r.json()) == _without_file(refs["choices"][0])
+    r = httpx.post(server.url + "/v1/classify", data={"path": str(clips["d"]), "labels": "dog,rain,bell"})
+    assert r.json() == refs["labels"][0]  # a server-side path under --allow-paths: the same file name too
+
+
+def test_task_endpoint_errors(server, clips, tmp_path):
+    r = httpx.post(server.url + "/v1/describe", data={"path": "/etc/passwd"})
+    assert r.status_code == 403 and r.json()["error"]["type"] == "permission_error"
+    r = httpx.post(server.url + "/v1/ask", data={"path": str(clips["a"])})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "question"
+    r = httpx.post(server.url + "/v1/describe", json={"file": "x"})
+    assert r.status_code == 400
+    r = httpx.post(server.url + "/v1/ask", data={"path": str(clips["a"]), "question": "q", "choices": "only"})
+    assert r.status_code == 400 and "two" in r.json()["error"]["message"]
+
+
+# --- clients that go away ---------------------------------------------------------------------------------
+def test_disconnect_mid_stream_frees_the_rows(server, clips):
+    body = chat_body(clips["long"], stream=True, max_tokens=2000)
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=60) as r:
+        lines = r.iter_lines()
+        got = [next(lines) for _ in range(6)]  # the role, then text
+        assert any('"content"' in line for line in got)
+        assert httpx.get(server.url + "/health").json()["batch"] > 0
+    # Closed: its 30 windows (8 at a time, up to 2000 tokens each) leave the batch and the queue at once.
+    health = lambda: httpx.get(server.url + "/health").json()  # noqa: E731
+    assert wait_for(lambda: health()["batch"] == 0 and health()["queue"] == 0, timeout=5), health()
+    before = metric(httpx.get(server.url + "/metrics").text, "sam_generated_tokens_total")
+    time.sleep(0.5)
+    assert metric(httpx.get(server.url + "/metrics").text, "sam_generated_tokens_total") == before
