@@ -10,6 +10,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import shutil
+
 import httpx
 import pytest
 import soundfile as sf
@@ -52,6 +54,8 @@ def server_and_cli(tiny_model_dir, clips):
         "ask": _cli(tiny_model_dir, "ask", "--json", str(clips["c"]), QUESTION),
         "choices": _cli(tiny_model_dir, "ask", "--json", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe"),
         "labels": _cli(tiny_model_dir, "classify", "--json", str(clips["d"]), "--labels", "dog,rain,bell"),
+        "sampled": _cli(tiny_model_dir, "describe", "--format", "jsonl", "--temperature", "0.9", "--seed", "5",
+                        str(clips["a"]), str(clips["b"])),
     }
     server = Server(tiny_model_dir, "--max-batch", "8", "--max-queue", "64", "--allow-paths",
                     str(clips["a"].parent))
@@ -155,9 +159,29 @@ def test_stop_strings_and_options(server, refs, clips):
     assert r.choices[0].message.content == full[:full.index(cut)] and r.choices[0].finish_reason == "stop"
     r = client.chat.completions.create(**chat_body(clips["b"]), max_tokens=3)
     assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens <= 3
-    sampled = [client.chat.completions.create(**chat_body(clips["b"]), temperature=1.0, seed=7)
-               .choices[0].message.content for _ in range(2)]
-    assert sampled[0] == sampled[1]  # the same seed, the same draw
+
+def test_seeded_sampling_draws_as_the_cli(server, refs, clips):
+    """One window: the same seed gives the CLI's draw, whatever else is in the batch."""
+    client = _client(server)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda name: client.chat.completions.create(
+            **chat_body(clips[name]), temperature=0.9, seed=5).choices[0].message.content, ["a", "b", "a", "b"]))
+    assert answers == [_text(refs, "sampled", n) for n in ("a", "b", "a", "b")]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (apt install curl)")
+def test_curl_is_a_client(server, refs, clips):
+    out = subprocess.run(["curl", "-sS", "-F", f"file=@{clips['d']}", server.url + "/v1/describe"],
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["text"] == _text(refs, "describe", "d")
+    body = json.dumps(chat_body(clips["b"], QUESTION, stream=True))
+    out = subprocess.run(["curl", "-sSN", "-H", "Content-Type: application/json", "-d", "@-",
+                          server.url + "/v1/chat/completions"], input=body.encode(), capture_output=True, timeout=60)
+    events = [line[6:] for line in out.stdout.decode().splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1])
+    assert text == _text(refs, "prompted", "b")
 
 
 @pytest.mark.parametrize("change, param", [

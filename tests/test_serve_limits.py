@@ -31,8 +31,9 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, clips):
-    """One window at a time, one request waiting, 1 MiB bodies, a key."""
+    """One window at a time, one request waiting, 1 MiB bodies, a key, 4 s a request."""
     s = Server(tiny_model_dir, "--max-batch", "1", "--max-queue", "1", "--max-upload-mb", "1", "--api-key", KEY,
+               "--timeout", "4",
                "--allow-paths", str(clips["short"].parent))
     yield s
     s.terminate()
@@ -84,6 +85,15 @@ def test_full_queue_is_503_with_retry_after(server, clips):
     r = httpx.post(server.url + "/v1/chat/completions", json=chat_body(clips["short"], max_tokens=2), headers=AUTH,
                    timeout=60)
     assert r.status_code == 200, r.text
+
+
+def test_a_request_past_the_timeout_is_504_and_leaves_the_batch(server, clips):
+    t0 = time.monotonic()
+    r = httpx.post(server.url + "/v1/describe", headers=AUTH, timeout=60,
+                   data={"path": str(clips["long"]), "max_tokens": "4000"})
+    assert r.status_code == 504 and r.json()["error"]["code"] == "timeout", r.text
+    assert 3.5 < time.monotonic() - t0 < 10
+    assert wait_for(lambda: not _busy(server), timeout=2)
 
 
 def test_sigterm_lets_requests_in_flight_finish(tiny_model_dir, clips):
