@@ -274,3 +274,23 @@ def test_disconnect_mid_stream_frees_the_rows(server, clips):
     before = metric(httpx.get(server.url + "/metrics").text, "sam_generated_tokens_total")
     time.sleep(0.5)
     assert metric(httpx.get(server.url + "/metrics").text, "sam_generated_tokens_total") == before
+
+
+# --- the command line as a client (--server / $SAM_SERVER) ------------------------------------------------
+def test_cli_through_the_server_prints_the_same_records(server, refs, clips, tmp_path):
+    from helpers import assert_clean_error, err, out, sam
+
+    p = sam("describe", "--server", server.url, "--format", "jsonl", *(str(clips[k]) for k in LENGTHS))
+    assert p.returncode == 0, err(p)
+    assert [json.loads(line) for line in out(p).splitlines()] == refs["describe"]
+    p = sam("ask", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe", "--json", env={"SAM_SERVER": server.url})
+    assert p.returncode == 0 and json.loads(out(p)) == refs["choices"][0], err(p)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("dog\nrain\nbell\n")
+    p = sam("classify", str(clips["d"]), "--labels", str(labels), "--json", "--server", server.url)
+    assert p.returncode == 0 and json.loads(out(p)) == refs["labels"][0], err(p)
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    assert_clean_error(sam("describe", str(text), "--server", server.url), "notes.wav: not a readable audio file", 1)
+    assert_clean_error(sam("describe", str(clips["a"]), "--server", "http://127.0.0.1:9"), "cannot reach the server", 1)
+    assert_clean_error(sam("describe", str(clips["a"]), "--server", "localhost:8177"), "give a URL", 2)

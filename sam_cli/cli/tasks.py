@@ -37,6 +37,56 @@ from sam_cli.cli.common import (
 )
 from sam_cli.errors import UsageError
 
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", help="Send the audio to a running `sam serve` at this URL instead of loading a model here (its "
+    "model answers; --model, --device, --dtype are the server's). Default: $SAM_SERVER.", show_default=False)]
+
+
+def run_remote(s: Settings, url: str, task: str, files: list[str], mic: float | None, fmt: str,
+               output_dir: Path | None, fields: dict) -> None:
+    """Each clip through the server's task endpoint; its record goes to the same writers. Files and stdin are
+    sent as they are, without importing torch here (a warm server answers before torch could load)."""
+    from types import SimpleNamespace
+
+    from sam_cli.serve.client import remote_record
+
+    clips = collect_inputs(s, files, mic) if mic is not None else [Clip(f, f) for f in _remote_files(files)]
+
+    def one(clip: Clip) -> tuple[dict, float]:
+        record = remote_record(url, task, clip_bytes(clip), clip.name, fields)
+        return record, float(record.get("duration") or 0.0)
+
+    timings = SimpleNamespace(encode_s=0.0, prefill_s=0.0, decode_s=0.0, new_tokens=0, extra={})
+    run_per_clip(s, clips, fmt, output_dir, 0.0, timings, one)
+
+
+def _remote_files(files: list[str]) -> list[str]:
+    """The inputs checked as collect_inputs checks them."""
+    if not files:
+        raise UsageError("no input: give audio files, '-' for stdin, or --mic SECONDS")
+    for f in files:
+        if f != "-" and Path(f).is_dir():
+            raise UsageError(f"{f}: is a directory (use `sam batch {f}` for folders)")
+        if f != "-" and not Path(f).exists():
+            raise UsageError(f"{f}: no such file")
+    return files
+
+
+def clip_bytes(clip: Clip) -> bytes:
+    """The clip as a file's bytes: the file itself (stdin for '-'), or the recording written as WAV."""
+    import tempfile
+
+    if clip.source == "-":
+        return sys.stdin.buffer.read()
+    if isinstance(clip.source, str):
+        return Path(clip.source).read_bytes()
+    from sam_cli.audio import write_audio
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "clip.wav"
+        write_audio(path, clip.source)
+        return path.read_bytes()
+
 
 def run_generation(s: Settings, task: str, files: list[str], prompt: str | None, mic: float | None, fmt: str,
                    output_dir: Path | None, opts) -> None:
@@ -100,10 +150,18 @@ def describe(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Caption audio files (long audio: one caption per 10.24 s window, with timestamps)."""
+    from sam_cli.serve.client import server_url
+
     s = _apply(ctx, model, device, dtype, stats)
     fmt = output_format(fmt, json_, clips=len(files or []) + (mic is not None), output_dir=output_dir)
+    url = server_url(server)
+    if url:
+        run_remote(s, url, "describe", files or [], mic, fmt, output_dir, dict(
+            prompt=prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed))
+        return
     run_generation(s, "describe", files or [], prompt, mic, fmt, output_dir,
                    decode_options(s, max_tokens, temperature, top_k, top_p, seed))
 
@@ -133,8 +191,11 @@ def ask(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Answer a question about an audio file."""
+    from sam_cli.serve.client import server_url
+
     s = _apply(ctx, model, device, dtype, stats)
     if mic is not None and question is None:
         file, question = None, file  # `sam ask --mic 5 "Is there a dog?"`
@@ -142,6 +203,12 @@ def ask(
         raise UsageError("give a question: sam ask FILE \"QUESTION\"")
     fmt = output_format(fmt, json_, timed=choices is None)
     files = [file] if file else []
+    url = server_url(server)
+    if url:
+        run_remote(s, url, "ask", files, mic, fmt, output_dir, dict(
+            question=question, choices=choices, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+            top_p=top_p, seed=seed))
+        return
     if choices is None:
         run_generation(s, "ask", files, question, mic, fmt, output_dir,
                        decode_options(s, max_tokens, temperature, top_k, top_p, seed))
@@ -212,8 +279,11 @@ def classify(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    server: ServerOpt = None,
 ) -> None:
     """Tag audio: top-k labels with scores."""
+    from sam_cli.serve.client import server_url
+
     from sam_cli.decoding.options import Timings
     from sam_cli.tasks import check_choices, check_prompt_length, prompt_ids
     from sam_cli.tasks import classify as classify_
@@ -224,6 +294,11 @@ def classify(
     label_list = check_choices(read_labels(labels), "--labels") if labels is not None else None
     if prompt is not None:
         check_prompt_length(prompt, "the prompt")
+    url = server_url(server)
+    if url:  # labels one a line: a label from a file may hold a comma
+        run_remote(s, url, "classify", files or [], mic, fmt, output_dir, dict(
+            labels="\n".join(label_list) if label_list is not None else None, top=top_k, prompt=prompt))
+        return
     clips = collect_inputs(s, files or [], mic)
     model_, load_s = load(s)
     if prompt is not None:

@@ -81,7 +81,10 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
         question = req.question or model.cfg.describe_prompt
         opts = _options(cfg, req.max_tokens, req.temperature, req.top_k, req.top_p, req.seed)
         with temp_audio(req.audio, "." + req.audio_format) as path:
-            windows, ids = await prepare(model, path, question)
+            try:
+                windows, ids = await prepare(model, path, question)
+            except P.ApiError as e:
+                raise e.naming(path, "input_audio") from None
         answer = Answer(len(windows), req.stop)
         job, events = submit(engine, metrics, windows, ids, opts)
         cid = P.new_id()
@@ -100,6 +103,8 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
         try:
             prompt = text_field(form, "prompt") or model.cfg.describe_prompt
             return await _generate_record(engine, metrics, request, cfg, form, path, name, "describe", prompt)
+        except P.ApiError as e:
+            raise e.naming(path, name) from None
         finally:
             cleanup()
 
@@ -122,6 +127,8 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
                 raise P.ApiError(400, "'choices' needs at least two comma-separated choices", "choices")
             ranked = await call(engine, metrics, request, cfg.timeout, lambda: choose(model, path, question, options))
             return choices_record(name, question, ranked, cfg.model_name)
+        except P.ApiError as e:
+            raise e.naming(path, name) from None
         finally:
             cleanup()
 
@@ -135,7 +142,9 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
 
             labels, prompt = text_field(form, "labels"), text_field(form, "prompt")
             top = int_field(form, "top", 5, 1)
-            label_list = usage_error(lambda: check_choices(labels.split(","), "labels")) if labels is not None else None
+            # One a line (what `sam classify --server` sends: a label from a file may hold a comma), else commas.
+            split = labels.splitlines() if labels is not None and "\n" in labels else (labels or "").split(",")
+            label_list = usage_error(lambda: check_choices(split, "labels")) if labels is not None else None
             if label_list is not None and not label_list:
                 raise P.ApiError(400, "'labels' is empty", "labels")
             if prompt is not None:
@@ -144,6 +153,8 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
                 model, path, label_list, top, prompt=prompt, opts=opts))
             return labels_record(name, tags, cfg.model_name)
+        except P.ApiError as e:
+            raise e.naming(path, name) from None
         finally:
             cleanup()
 

@@ -38,6 +38,11 @@ class ApiError(Exception):
     def body(self) -> dict:
         return error_body(self.message, self.kind, self.param, self.code)
 
+    def naming(self, path: object, name: str) -> ApiError:
+        """The message with a temporary file's path replaced by the name the client gave the audio."""
+        self.message = self.message.replace(str(path), name)
+        return self
+
 
 def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
                code: str | None = None) -> dict:
