@@ -183,36 +183,50 @@ class Engine:
         return taken
 
     def _admit(self) -> None:
+        groups = []
         for item in self._take():
             if isinstance(item, CallJob):
                 try:
                     item.sink(("result", item.fn()))
                 except Exception as e:  # noqa: BLE001  reported to its client
                     item.sink(("error", e))
-                continue
-            job, first, n = item
-            try:
-                self._join(job, first, n)
-            except Exception as e:  # noqa: BLE001  reported to its client
-                job.cancelled = True
-                job.sink(("error", e))
+            elif not item[0].cancelled:
+                groups.append(item)
+        if not groups:
+            return
+        try:
+            self._join(groups)
+        except Exception as e:  # noqa: BLE001  reported to its client; the others try again alone
+            if len(groups) == 1:
+                groups[0][0].cancelled = True
+                groups[0][0].sink(("error", e))
+                return
+            for group in groups:
+                try:
+                    self._join([group])
+                except Exception as e1:  # noqa: BLE001
+                    group[0].cancelled = True
+                    group[0].sink(("error", e1))
 
-    def _join(self, job: GenJob, first: int, n: int) -> None:
-        """Encode and prefill windows first..first+n-1 of `job`, pick their first tokens, add them to the batch."""
-        if job.cancelled:
-            return
-        wins = job.windows[first:first + n]
+    def _join(self, groups: list[tuple[GenJob, int, int]]) -> None:
+        """Encode and prefill the windows of `groups` ((job, first window, how many)) together, pick their first
+        tokens, and add their rows to the batch."""
+        wins = [w for job, first, n in groups for w in job.windows[first:first + n]]
         audio_embeds, _ = encode_windows(self.model, wins)
-        embeds = prompt_embeds(self.runner, audio_embeds, [job.ids] * n)
+        embeds, rows, k = [], [], 0
+        for job, first, n in groups:
+            embeds += list(prompt_embeds(self.runner, audio_embeds[k:k + n], [job.ids] * n))
+            prompt_tokens = audio_embeds.shape[1] + len(job.ids)
+            rows += [_Row(job, first + i, self.eos, self.model.tokenizer.stream(), prompt_tokens) for i in range(n)]
+            k += n
+        # Rows of equal length prefill together, as decode() prefills them (docs/design.md §9).
         logits, state = self.runner.prefill_rows(embeds)
-        prompt_tokens = audio_embeds.shape[1] + len(job.ids)
-        rows = [_Row(job, first + i, self.eos, self.model.tokenizer.stream(), prompt_tokens) for i in range(n)]
-        if job.opts.max_new_tokens <= 0:
-            for row in rows:
-                self._finish(row, hit_length=True)
-            return
-        # One pick for the group, as decode() picks its first tokens (a seeded sampler draws the same way).
-        first_tokens = pick_next(logits, job.opts, job.generator)
+        picks, k = [], 0
+        for job, _, n in groups:
+            # One pick for a job's rows, as decode() picks its first tokens (a seeded sampler draws the same way).
+            picks.append(pick_next(logits[k:k + n], job.opts, job.generator))
+            k += n
+        first_tokens = torch.cat(picks)
         self._rows += rows
         self._state = state if self._state is None else cat_states([self._state, state])
         self._tokens = first_tokens if self._tokens is None else torch.cat([self._tokens, first_tokens])

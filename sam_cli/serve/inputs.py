@@ -64,6 +64,7 @@ async def task_input(request: Request, max_upload: int, allow_paths: list[Path])
     upload, given = form.get("file"), text_field(form, "path")
     if upload is not None and not isinstance(upload, str):
         data = await upload.read()
+        await upload.close()  # the form is this function's own: nothing else closes its spooled file
         name = upload.filename or "upload"
         tmp = write_temp(data, Path(name).suffix)
         return form, tmp, name, lambda: unlink(tmp)
