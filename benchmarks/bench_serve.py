@@ -2,7 +2,7 @@
 clips, in the same run.
 
     python benchmarks/bench_serve.py [--model sam-tiny] [--clients 1,8,64,256] [--clips 64] [--max-batch 64]
-                                     [--processes 1,8] [--json out.json]
+                                     [--processes 1,8] [--soak 10000] [--no-reference] [--json out.json]
 
 The clips are the example clips (examples/*.wav) copied to --clips files. For each N, N clients (asyncio,
 httpx, one connection each) send the clips through POST /v1/describe (greedy, the CLI's defaults) until every
@@ -10,7 +10,9 @@ clip was sent max(1, N / clips) times over: requests/s, p50 and p99 latency, and
 after the level (it should not grow with the number of finished requests). The reference, measured in the
 same run on the same clips: one `sam batch` (its whole command, start-up included; and its clips/s past
 start-up: the clips after the first over the time they added to a `sam batch` of one clip), and N concurrent `sam describe` processes for each N of
---processes. Last: a warm `sam describe --server` of one 10-s clip, the median of 5 whole commands.
+--processes. Last: a warm `sam describe --server` of one 10-s clip, the median of 5 whole commands, and with
+--soak N, N more requests from 64 clients with the server's resident memory after each tenth of them (it
+should level off: nothing is kept per finished request).
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=64)
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--processes", default="1,8", help="N concurrent `sam describe` processes ('' for none)")
+    ap.add_argument("--soak", type=int, default=0, help="then this many requests, memory after each tenth")
+    ap.add_argument("--no-reference", action="store_true", help="skip `sam batch` and the `sam describe` processes")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -139,32 +143,29 @@ def main() -> None:
     result: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                     "command": " ".join(sys.argv), "clips": args.clips}
     try:
-        one = work / "one"
-        one.mkdir()
-        shutil.copyfile(files[0], one / files[0].name)
-        result["sam_batch_one_clip"] = run_batch(args.model, one, work / "one.jsonl")  # its start-up, roughly
-        result["sam_batch"] = batch = run_batch(args.model, folder, work / "out.jsonl")
-        # Clips/s past start-up: the clips after the first over the time they added.
-        batch["clips_per_s_after_start"] = (batch["clips"] - 1) / max(
-            1e-9, batch["wall_s"] - result["sam_batch_one_clip"]["wall_s"])
-        print(f"sam batch: {result['sam_batch']}", file=sys.stderr)
-        result["processes"] = [run_processes(args.model, files, int(n)) for n in args.processes.split(",") if n]
-        for p in result["processes"]:
-            print(f"sam describe x{p['processes']}: {p}", file=sys.stderr)
+        if not args.no_reference:
+            reference(args, result, work, files)
         proc, url = start_server(args.model, args.max_batch)
         try:
             result["server_rss_mb_start"] = rss_mb(proc.pid)
             result["levels"] = []
-            for n in (int(c) for c in args.clients.split(",")):
+            for n in (int(c) for c in args.clients.split(",") if c):
                 level = asyncio.run(load_level(url, files, n))
                 level["server_rss_mb"] = rss_mb(proc.pid)
-                level["vs_sam_batch"] = level["requests_per_s"] / result["sam_batch"]["clips_per_s"]
-                level["vs_sam_batch_after_start"] = (level["requests_per_s"]
-                                                     / result["sam_batch"]["clips_per_s_after_start"])
+                if "sam_batch" in result:
+                    level["vs_sam_batch"] = level["requests_per_s"] / result["sam_batch"]["clips_per_s"]
+                    level["vs_sam_batch_after_start"] = (level["requests_per_s"]
+                                                         / result["sam_batch"]["clips_per_s_after_start"])
                 result["levels"].append(level)
                 print(f"{n} clients: {level}", file=sys.stderr)
             result["warm_describe_server_s"] = warm_cli(url, examples[0])
             print(f"warm sam describe --server: {result['warm_describe_server_s']:.3f} s", file=sys.stderr)
+            result["soak"] = []
+            for i in range(10 if args.soak else 0):
+                asyncio.run(load_level(url, files * max(1, args.soak // 10 // len(files)), 64))
+                done = (i + 1) * len(files) * max(1, args.soak // 10 // len(files))
+                result["soak"].append({"requests": done, "server_rss_mb": rss_mb(proc.pid)})
+                print(f"soak: {result['soak'][-1]}", file=sys.stderr)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -174,6 +175,22 @@ def main() -> None:
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
+
+
+def reference(args: argparse.Namespace, result: dict, work: Path, files: list[Path]) -> None:
+    """`sam batch` and N `sam describe` processes over the same clips."""
+    one = work / "one"
+    one.mkdir()
+    shutil.copyfile(files[0], one / files[0].name)
+    result["sam_batch_one_clip"] = run_batch(args.model, one, work / "one.jsonl")  # its start-up, roughly
+    result["sam_batch"] = batch = run_batch(args.model, files[0].parent, work / "out.jsonl")
+    # Clips/s past start-up: the clips after the first over the time they added.
+    batch["clips_per_s_after_start"] = (batch["clips"] - 1) / max(
+        1e-9, batch["wall_s"] - result["sam_batch_one_clip"]["wall_s"])
+    print(f"sam batch: {result['sam_batch']}", file=sys.stderr)
+    result["processes"] = [run_processes(args.model, files, int(n)) for n in args.processes.split(",") if n]
+    for p in result["processes"]:
+        print(f"sam describe x{p['processes']}: {p}", file=sys.stderr)
 
 
 if __name__ == "__main__":

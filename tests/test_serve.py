@@ -157,6 +157,7 @@ def test_stop_strings_and_options(server, refs, clips):
     cut = full[len(full) // 3:][:3]
     r = client.chat.completions.create(**chat_body(clips["b"]), stop=[cut])
     assert r.choices[0].message.content == full[:full.index(cut)] and r.choices[0].finish_reason == "stop"
+    assert 0 < r.usage.completion_tokens < 96 and r.usage.prompt_tokens > 0
     r = client.chat.completions.create(**chat_body(clips["b"]), max_tokens=3)
     assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens <= 3
 

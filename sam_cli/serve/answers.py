@@ -23,6 +23,7 @@ class Answer:
         self.windows = windows
         self.raw = [""] * windows  # pieces so far, per window
         self.results: list[WindowResult | None] = [None] * windows
+        self.partial = [(0, 0)] * windows  # (tokens kept, prompt tokens) of windows still decoding
         self.stop = stop or []
         self.sent = ""  # what the client was given so far (streaming)
         self.stopped = False  # a stop string ended the answer
@@ -32,6 +33,7 @@ class Answer:
         kind = event[0]
         if kind == "token":
             self.raw[event[1]] += event[2]
+            self.partial[event[1]] = event[3:5]
         elif kind == "window":
             self.results[event[1]] = WindowResult(*event[2:])
         elif kind == "done":
@@ -83,8 +85,9 @@ class Answer:
 
     @property
     def prompt_tokens(self) -> int:
-        return sum(r.prompt_tokens for r in self.results if r is not None)
+        """Of the windows that began (a stop string can end an answer before all have)."""
+        return sum(r.prompt_tokens if r is not None else p[1] for r, p in zip(self.results, self.partial))
 
     @property
     def completion_tokens(self) -> int:
-        return sum(r.new_tokens for r in self.results if r is not None)
+        return sum(r.new_tokens if r is not None else p[0] for r, p in zip(self.results, self.partial))

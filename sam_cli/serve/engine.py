@@ -40,7 +40,8 @@ class Stopping(Exception):
 
 @dataclass
 class GenJob:
-    """Decode an answer for each window. Events, in order for each window: ("token", window, text piece)...,
+    """Decode an answer for each window. Events, in order for each window: ("token", window, text piece, tokens
+    kept so far, prompt tokens)...,
     then ("window", window, text, new tokens, prompt tokens, hit the length limit); once all windows are
     done ("done",); on a failure ("error", exception) and nothing more."""
 
@@ -257,7 +258,7 @@ class Engine:
                 new += 1
                 piece = row.stream.push(tok)
                 if piece:
-                    row.job.sink(("token", row.window, piece))
+                    row.job.sink(("token", row.window, piece, len(row.rules.out[0]), row.prompt_tokens))
             if stopped or row.picks >= row.job.opts.max_new_tokens:
                 self._finish(row, hit_length=not stopped)
                 done.add(id(row))
@@ -275,7 +276,7 @@ class Engine:
             return
         tail = row.stream.flush()
         if tail:
-            job.sink(("token", row.window, tail))
+            job.sink(("token", row.window, tail, len(row.rules.out[0]), row.prompt_tokens))
         out = row.rules.out[0]
         text = self.model.tokenizer.decode(out).strip()
         job.sink(("window", row.window, text, len(out), row.prompt_tokens, hit_length))
