@@ -80,7 +80,8 @@ def main() -> None:
             signal.SIG_IGN, None):
         _command_codes.update(c.__code__ for c in _callbacks(app) if hasattr(c, "__code__"))
         signal.signal(signal.SIGINT, _on_sigint)
-    if _NUMPY_FIRST & set(sys.argv[1:]):
+    remote = os.environ.get("SAM_SERVER") or any(a == "--server" or a.startswith("--server=") for a in sys.argv)
+    if _NUMPY_FIRST & set(sys.argv[1:]) and not remote:  # a client of `sam serve` loads no torch
         # torch imports numpy from C++ and clears any error it raises: a Ctrl-C that lands there is lost
         # (and torch goes on without numpy). Imported here first, under the exit-at-once handler.
         import numpy  # noqa: F401
