@@ -48,15 +48,15 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
     """Windows of `files` as they are decoded by `workers` threads (0: in the caller's thread, in order), or
     by `workers` spawned processes.
 
-    Each file's events come in order; files interleave. At most `depth` events wait in memory (threads), or
-    about one a process (each blocks until its event is read).
+    Each file's events come in order; files interleave. At most `depth` events wait in memory (with
+    processes: depth // workers in each, at least one).
     """
     if workers == 0:
         for i, f in enumerate(files):
             yield from _decode_file(i, f, window_seconds)
         return
     if processes:
-        yield from _decode_in_processes(files, workers, window_seconds)
+        yield from _decode_in_processes(files, workers, window_seconds, depth)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -128,53 +128,91 @@ def unpack_samples(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def _process_main(conn, window_seconds: float) -> None:
-    """A decoding process: (index, path) tasks from `conn`, each answered by the file's events (windows as
-    numpy arrays) and then `_FILE_DONE`; None ends it. A closed pipe (the parent is gone) ends it too."""
+def _process_main(tasks, results, window_seconds: float, ahead: int) -> None:
+    """A decoding process: (index, path) tasks from the `tasks` pipe, each answered on `results` by the file's
+    events (windows as numpy arrays) and then `_FILE_DONE`; None ends it, and so does a closed pipe (the parent
+    is gone). A thread sends, so that decoding goes on while the parent is busy: at most `ahead` events wait."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal reaches us too; the parent decides
     torch.set_num_threads(1)
+    out: queue.Queue = queue.Queue(maxsize=ahead)
+    broken = threading.Event()
+
+    def send() -> None:
+        try:
+            while (item := out.get()) is not None:
+                results.send(item)
+        except OSError:  # the parent closed its end or died: nobody reads what we decode
+            broken.set()
+
+    def put(item: object) -> bool:
+        while not broken.is_set():
+            try:
+                out.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
     try:
-        while (item := conn.recv()) is not None:
+        while (item := tasks.recv()) is not None:
             index, path = item
             for ev in _decode_file(index, Path(path), window_seconds):
                 w = ev.window
                 packed = None if w is None else (w.index, w.start, w.end, pack_samples(w.samples.numpy()))
-                conn.send(ev if w is None else ev._replace(window=packed))
-            conn.send(_FILE_DONE)
-    except (EOFError, OSError):  # the parent closed its end or died: nobody reads what we decode
-        pass
+                if not put(ev if w is None else ev._replace(window=packed)):
+                    return
+            if not put(_FILE_DONE):
+                return
+    except (EOFError, OSError):
+        return
+    if put(None):
+        sender.join()
 
 
 _FILE_DONE = "file done"  # object identity does not cross processes
 _FILES_AHEAD = 2  # files given to a process before it finishes its current one, so it never waits for work
 
 
-def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float) -> Iterator[Event]:
+def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float, depth: int) -> Iterator[Event]:
     # spawn, never fork: the parent may hold a CUDA context and running threads. One pipe a process, not a
     # multiprocessing.Queue: a Queue's named semaphores go through the resource tracker, which warned of a
     # "leaked semaphore" on stderr when Ctrl-C ended a run while they were being released. A pipe also bounds
-    # what waits in memory: a process blocks on send until the parent reads.
+    # what waits in memory: a process's sending thread blocks until the parent reads.
     ctx = multiprocessing.get_context("spawn")
     todo = iter(enumerate(map(str, files)))
-    conns, procs = [], []
+    conns, senders, procs = [], {}, []  # results pipes (read), their tasks pipes (write), processes
     try:
         for k in range(min(workers, len(files))):
-            ours, theirs = ctx.Pipe()
-            p = ctx.Process(target=_process_main, args=(theirs, window_seconds), name=f"sam-decode-{k}",
-                            daemon=True)
+            task_r, task_w = ctx.Pipe(duplex=False)
+            res_r, res_w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_process_main, args=(task_r, res_w, window_seconds, max(1, depth // workers)),
+                            name=f"sam-decode-{k}", daemon=True)
             p.start()
-            theirs.close()
-            conns.append(ours)
+            task_r.close()
+            res_w.close()
+            conns.append(res_r)
+            senders[res_r] = task_w
             procs.append(p)
         given = dict.fromkeys(conns, 0)  # files given and not yet finished, per process
 
+        def died(conn) -> SamError:
+            p = procs[conns.index(conn)]
+            p.join(timeout=1.0)
+            return SamError(f"an audio decoding process died (exit code {p.exitcode}); run the same command "
+                            "again to go on")
+
         def give(conn) -> None:
-            while given[conn] < _FILES_AHEAD and (item := next(todo, None)) is not None:
-                conn.send(item)
-                given[conn] += 1
-            if not given[conn]:
-                conn.send(None)  # no more files: the process ends
-                del given[conn]
+            try:
+                while given[conn] < _FILES_AHEAD and (item := next(todo, None)) is not None:
+                    senders[conn].send(item)
+                    given[conn] += 1
+                if not given[conn]:
+                    senders[conn].send(None)  # no more files: the process ends
+                    del given[conn]
+            except OSError:
+                raise died(conn) from None
 
         for conn in conns:
             give(conn)
@@ -183,10 +221,7 @@ def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: fl
                 try:
                     item = conn.recv()
                 except (EOFError, OSError):
-                    p = procs[conns.index(conn)]
-                    p.join(timeout=1.0)
-                    raise SamError(f"an audio decoding process died (exit code {p.exitcode}); run the same "
-                                   "command again to go on") from None
+                    raise died(conn) from None
                 if item == _FILE_DONE:
                     given[conn] -= 1
                     give(conn)
@@ -200,5 +235,5 @@ def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: fl
             p.terminate()
         for p in procs:
             p.join(timeout=2.0)
-        for conn in conns:
+        for conn in [*conns, *senders.values()]:
             conn.close()
