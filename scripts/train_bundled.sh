@@ -13,6 +13,9 @@
 #                     a clip longer than 10.24 s gives one example a window), NUM_EVAL (1500), NUM_EVAL_SEEN
 #                     (500), in BUILD_PARTS parts (4) of seeds SEED, SEED+1, ... (the eval sets in the first),
 #                     each kept once done, so a build that does not fit one command goes on in the next.
+# Several runs on one build (e.g. with and without a teacher, side by side): BUILD_ONLY=1 builds and exits;
+# then RUN (the run's folder in WORK, "run"), TRAIN_ARGS (more `sam train` options, e.g. "--distill-teacher
+# DIR"), WORKERS (data-loading processes; nproc - 2) and SHIP=0 (no checkpoint back at a pause) per run.
 # Both: SEED (0), EMPTY_SHARE (build_scenes --empty-share), BUILD_ARGS (more build_scenes options, e.g. "--mix
 # single=0.4,scene=0.2,ambience=0.1,speech=0.22,empty=0.08"), CONFIG (configs/sam-tiny.toml), WORK.
 #
@@ -36,7 +39,9 @@ sources=${SOURCES:-data/sources}
 archive=${SOURCES_ARCHIVE:-data/sources.tgz}
 seed=${SEED:-0}
 mkdir -p "$out" "$work"
-workers=$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))
+workers=${WORKERS:-$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))}  # data-loading processes of sam train
+run=${RUN:-run}  # the training run's folder in WORK: several runs can share one build
+read -r -a train_args <<<"${TRAIN_ARGS:-}"
 t0=$(date +%s)
 elapsed() { echo $(( $(date +%s) - t0 )); }
 
@@ -114,16 +119,17 @@ PY
   fi
   echo "data built in $(elapsed) s" >&2
 fi
+[ -n "${BUILD_ONLY:-}" ] && exit 0
 # evaluate.py reads the ground truth (scenes_meta.json) next to the eval sets.
 evaldata="$work/scenes"
 [ -d "$work/scenes/p0" ] && evaldata="$work/scenes/p0"
 
 # Calibrate: time a short run, then size the real one to the budget (the LR schedule needs a step count).
-if [ ! -f "$work/steps" ]; then
-  rm -rf "$work/calib"
-  "$py" -m sam_cli train -c "$config" -d "$work/scenes/train.json" -o "$work/calib" --max-steps "$calib" \
-    --num-workers "$workers" --num-samples 0 --save-every 100000 --log-every 20 >/dev/null
-  "$py" - "$work/calib/metrics.jsonl" "$budget" "${MIN_STEPS:-200}" >"$work/steps" <<'PY'
+if [ ! -f "$work/$run.steps" ]; then
+  rm -rf "$work/$run.calib"
+  "$py" -m sam_cli train -c "$config" -d "$work/scenes/train.json" -o "$work/$run.calib" --max-steps "$calib" \
+    --num-workers "$workers" --num-samples 0 --save-every 100000 --log-every 20 "${train_args[@]}" >/dev/null
+  "$py" - "$work/$run.calib/metrics.jsonl" "$budget" "${MIN_STEPS:-200}" >"$work/$run.steps" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"train"' in l]
 times = [b["time"] - a["time"] for a, b in zip(rows, rows[1:])]
@@ -131,7 +137,7 @@ times = times[len(times) // 3:]  # past the start-up steps
 print(max(int(sys.argv[3]), int(float(sys.argv[2]) / statistics.median(times))))
 PY
 fi
-steps=$(cat "$work/steps")
+steps=$(cat "$work/$run.steps")
 echo "training for $steps steps" >&2
 
 limit=()
@@ -141,19 +147,19 @@ if [ "$call" -gt 0 ]; then
   limit=(--time-limit "$(( left > 30 ? left : 30 ))")
 fi
 resume=()
-[ -d "$work/run/checkpoints" ] && resume=(--resume)
+[ -d "$work/$run/checkpoints" ] && resume=(--resume)
 set +e
 "$py" -m sam_cli train -c "$config" -d "$work/scenes/train.json" --eval-json "$work/scenes/eval.json" \
-  -o "$work/run" --max-steps "$steps" --num-workers "$workers" --save-every 1000 --keep-last 1 --log-every 200 \
-  --eval-every $(( steps / 4 > 0 ? steps / 4 : 1 )) "${resume[@]}" "${limit[@]}" 2>&1 | tee -a "$out/train.log" >&2
+  -o "$work/$run" --max-steps "$steps" --num-workers "$workers" --save-every 1000 --keep-last 1 --log-every 200 \
+  --eval-every $(( steps / 4 > 0 ? steps / 4 : 1 )) "${resume[@]}" "${limit[@]}" "${train_args[@]}" 2>&1 | tee -a "$out/train.log" >&2
 rc=${PIPESTATUS[0]}
 set -e
-cp "$work/run/metrics.jsonl" "$out/metrics.jsonl"
+cp "$work/$run/metrics.jsonl" "$out/metrics.jsonl"
 if [ "$rc" = 75 ]; then
   # Stopped at the time limit: ship the newest checkpoint's weights too, in case this machine is lost (not the
   # optimizer state: a lost machine means going on from these weights with a fresh schedule, `--init`). At most
   # 64 MiB come back: float32 weights over 60 MB are shipped as an fp16 copy (SAM checkpoint format either way).
-  latest=$(ls -d "$work"/run/checkpoints/stage* | tail -1)
+  latest=$(ls -d "$work/$run"/checkpoints/stage* | tail -1)
   ship="$latest"
   if [ "$(stat -c %s "$latest/model.safetensors")" -gt 60000000 ]; then
     ship="$work/ship/$(basename "$latest")"
@@ -168,18 +174,18 @@ write_safetensors(sd, sys.argv[2], metadata={"format": "pt"})
 PY
   fi
   rm -f "$out"/checkpoint.tgz.part-*
-  tar -C "$ship" --exclude trainer_state.pt -czf - . | split -b 15M - "$out/checkpoint.tgz.part-"
+  [ "${SHIP:-1}" = 0 ] || tar -C "$ship" --exclude trainer_state.pt -czf - . | split -b 15M - "$out/checkpoint.tgz.part-"
   pack_out
   echo "paused at $(basename "$latest"); run the same command again to go on ($(elapsed) s)" >&2
   exit 0
 fi
 [ "$rc" = 0 ] || exit "$rc"
 rm -f "$out"/checkpoint.tgz.part-*
-[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/run/model" --data "$evaldata" --limit "${EVAL_LIMIT:-300}" \
+[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/$run/model" --data "$evaldata" --limit "${EVAL_LIMIT:-300}" \
   --out "$out/eval.json" 2>&1 | tee "$out/eval.txt" >&2
-[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/run/model" --data "$evaldata" --split eval_seen \
+[ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/$run/model" --data "$evaldata" --split eval_seen \
   --limit "${EVAL_SEEN_LIMIT:-200}" --out "$out/eval_seen.json" 2>&1 | tee "$out/eval_seen.txt" >&2
 # The device returns files of at most 16 MiB: ship the model in parts (cat model.tgz.part-* | tar xz).
-tar -C "$work/run" -czf - model | split -b 15M - "$out/model.tgz.part-"
+tar -C "$work/$run" -czf - model | split -b 15M - "$out/model.tgz.part-"
 pack_out
 echo "total $(elapsed) s" >&2
