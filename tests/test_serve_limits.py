@@ -123,3 +123,10 @@ def test_bad_command_lines_are_one_line_errors(tiny_model_dir, tmp_path):
                        "no such folder")
     assert_clean_error(sam("serve", "--port", "99999", model=tiny_model_dir), "port")
     assert_clean_error(sam("serve", "--host", "no.such.host.invalid", model=tiny_model_dir), "--host")
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        assert_clean_error(sam("serve", "--port", port, model=tiny_model_dir), f"cannot listen on 127.0.0.1:{port}")
