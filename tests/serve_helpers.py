@@ -25,13 +25,14 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "serve", "--port", "0", *args], cwd=REPO,
                                      env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr_lines: list[str] = []
-        first = self.proc.stderr.readline().decode()
-        self.stderr_lines.append(first)
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", first)
-        if not found:
-            rest = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
-            self.proc.kill()
-            raise RuntimeError(f"sam serve did not start: {first}{rest}")
+        found = None
+        while found is None:  # lines before it (a library's warning, say) are kept for the failure message
+            line = self.proc.stderr.readline().decode()
+            self.stderr_lines.append(line)
+            found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+            if not line:
+                self.proc.kill()
+                raise RuntimeError(f"sam serve did not start: {''.join(self.stderr_lines)}")
         self.url = found.group(1)
         # Keep draining stderr so the server never blocks on a full pipe.
         self._reader = threading.Thread(target=self._drain, daemon=True)
