@@ -40,11 +40,11 @@ class Collector:
             self.done.set()
 
 
-def _job(model, seconds: float, freq: float, question: str, opts: DecodeOptions | None = None):
+def _job(model, seconds: float, freq: float, question: str, opts: DecodeOptions | None = None, expect: bool = True):
     wav = torch.from_numpy(tone(seconds, freq=freq))
     wins = list(windows(model, wav))
     sink = Collector(len(wins))
-    expected = [s.text for s in iter_answers(model, wav, question, opts)]
+    expected = [s.text for s in iter_answers(model, wav, question, opts)] if expect else None
     return GenJob(wins, prompt_ids(model, question), opts or DecodeOptions(), sink), sink, expected
 
 
@@ -75,11 +75,11 @@ def test_a_cancelled_job_leaves_and_the_queue_is_bounded(model):
     engine.start()
     try:
         running, running_sink, _ = _job(model, 60.0, 250.0, model.cfg.describe_prompt,
-                                        DecodeOptions(max_new_tokens=500, loop_repeats=0))
+                                        DecodeOptions(max_new_tokens=500, loop_repeats=0), expect=False)
         engine.submit(running)
         assert running_sink.first_token.wait(30)
         with pytest.raises(QueueFull):  # the running job waits with its other windows: the queue is full
-            engine.submit(_job(model, 1.0, 440.0, "Is there a dog?")[0])
+            engine.submit(_job(model, 1.0, 440.0, "Is there a dog?", expect=False)[0])
         engine.cancel(running)
         job, sink, expected = _job(model, 2.0, 440.0, "Is there a dog?")
         engine.submit(job)  # its place is free at once
