@@ -9,8 +9,8 @@ httpx, one connection each) send the clips through POST /v1/describe (greedy, th
 clip was sent max(1, N / clips) times over: requests/s, p50 and p99 latency, and the server's resident memory
 after the level (it should not grow with the number of finished requests). The reference, measured in the
 same run on the same clips: one `sam batch` (its whole command, start-up included; and its clips/s past
-start-up: the clips after the first over the time they added to a `sam batch` of one clip), and N concurrent `sam describe` processes for each N of
---processes. Last: a warm `sam describe --server` of one 10-s clip, the median of 5 whole commands, and with
+start-up: the clips after the first over the time they added to a `sam batch` of one clip), and N
+concurrent `sam describe` processes for each N of --processes. Last: a warm `sam describe --server` of one 10-s clip, the median of 5 whole commands, and with
 --soak N, N more requests from 64 clients with the server's resident memory after each tenth of them (it
 should level off: nothing is kept per finished request).
 """
