@@ -93,30 +93,26 @@ def text_field(form: Any, key: str) -> str | None:
     return value
 
 
-def int_field(form: Any, key: str, default: int, lo: int, hi: int = 1_000_000) -> int:
+def _number_field(form: Any, key: str, default, lo, hi, parse, what: str):
     value = text_field(form, key)
     if value is None or value == "":
         return default
     try:
-        n = int(value)
+        x = parse(value)
     except ValueError:
-        raise P.ApiError(400, f"'{key}' must be a whole number", key) from None
-    if not lo <= n <= hi:
-        raise P.ApiError(400, f"'{key}' must be between {lo} and {hi}", key)
-    return n
+        raise P.ApiError(400, f"'{key}' must be {what}", key) from None
+    if not lo <= x <= hi:  # also refuses nan
+        shown = (f"{lo:g}", f"{hi:g}") if parse is float else (lo, hi)
+        raise P.ApiError(400, f"'{key}' must be between {shown[0]} and {shown[1]}", key)
+    return x
+
+
+def int_field(form: Any, key: str, default: int, lo: int, hi: int = 1_000_000) -> int:
+    return _number_field(form, key, default, lo, hi, int, "a whole number")
 
 
 def float_field(form: Any, key: str, default: float, lo: float, hi: float) -> float:
-    value = text_field(form, key)
-    if value is None or value == "":
-        return default
-    try:
-        x = float(value)
-    except ValueError:
-        raise P.ApiError(400, f"'{key}' must be a number", key) from None
-    if not lo <= x <= hi:  # also refuses nan
-        raise P.ApiError(400, f"'{key}' must be between {lo:g} and {hi:g}", key)
-    return x
+    return _number_field(form, key, default, lo, hi, float, "a number")
 
 
 def write_temp(data: bytes, suffix: str) -> Path:
