@@ -43,6 +43,18 @@ def _decode_file(index: int, path: Path, window_seconds: float) -> Iterator[Even
     yield Event(index, count=n)
 
 
+def _put_unless(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put `item` on the bounded `q` unless `stop` is set first (False then). Times out now and then to look
+    at `stop`, so a consumer that went away never strands the producer."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
 def decode_events(files: Sequence[Path], workers: int, window_seconds: float, depth: int,
                   processes: bool = False) -> Iterator[Event]:
     """Windows of `files` as they are decoded by `workers` threads (0: in the caller's thread, in order), or
@@ -64,13 +76,7 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
     todo_lock = threading.Lock()
 
     def put(item: object) -> bool:
-        while not stop.is_set():  # time out now and then, so a stopped consumer never strands a worker
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
+        return _put_unless(q, item, stop)
 
     def work() -> None:
         try:
@@ -145,13 +151,7 @@ def _process_main(tasks, results, window_seconds: float, ahead: int) -> None:
             broken.set()
 
     def put(item: object) -> bool:
-        while not broken.is_set():
-            try:
-                out.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                pass
-        return False
+        return _put_unless(out, item, broken)
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
@@ -176,13 +176,13 @@ _FILES_AHEAD = 2  # files given to a process before it finishes its current one,
 
 
 def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: float, depth: int) -> Iterator[Event]:
-    # spawn, never fork: the parent may hold a CUDA context and running threads. One pipe a process, not a
-    # multiprocessing.Queue: a Queue's named semaphores go through the resource tracker, which warned of a
-    # "leaked semaphore" on stderr when Ctrl-C ended a run while they were being released. A pipe also bounds
-    # what waits in memory: a process's sending thread blocks until the parent reads.
+    # spawn, never fork: the parent may hold a CUDA context and running threads. Two pipes a process (tasks
+    # in, events out), not multiprocessing.Queues: a Queue's named semaphores go through the resource tracker,
+    # which warned of a "leaked semaphore" on stderr when Ctrl-C ended a run while they were being released.
+    # A pipe also bounds what waits in memory: a process's sending thread blocks until the parent reads.
     ctx = multiprocessing.get_context("spawn")
     todo = iter(enumerate(map(str, files)))
-    conns, senders, procs = [], {}, []  # results pipes (read), their tasks pipes (write), processes
+    peers: dict = {}  # a process's results pipe (what we read) -> (its tasks pipe, the process)
     try:
         for k in range(min(workers, len(files))):
             task_r, task_w = ctx.Pipe(duplex=False)
@@ -192,29 +192,28 @@ def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: fl
             p.start()
             task_r.close()
             res_w.close()
-            conns.append(res_r)
-            senders[res_r] = task_w
-            procs.append(p)
-        given = dict.fromkeys(conns, 0)  # files given and not yet finished, per process
+            peers[res_r] = (task_w, p)
+        given = dict.fromkeys(peers, 0)  # files given and not yet finished, per process
 
         def died(conn) -> SamError:
-            p = procs[conns.index(conn)]
+            p = peers[conn][1]
             p.join(timeout=1.0)
             return SamError(f"an audio decoding process died (exit code {p.exitcode}); run the same command "
                             "again to go on")
 
         def give(conn) -> None:
+            tasks = peers[conn][0]
             try:
                 while given[conn] < _FILES_AHEAD and (item := next(todo, None)) is not None:
-                    senders[conn].send(item)
+                    tasks.send(item)
                     given[conn] += 1
                 if not given[conn]:
-                    senders[conn].send(None)  # no more files: the process ends
+                    tasks.send(None)  # no more files: the process ends
                     del given[conn]
             except OSError:
                 raise died(conn) from None
 
-        for conn in conns:
+        for conn in peers:
             give(conn)
         while given:
             for conn in connection_wait(list(given), timeout=1.0):
@@ -231,9 +230,9 @@ def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: fl
                     item = item._replace(window=A.AudioWindow(index, start, end, unpack_samples(samples)))
                 yield item
     finally:
-        for p in procs:
+        for _, p in peers.values():
             p.terminate()
-        for p in procs:
+        for conn, (tasks, p) in peers.items():
             p.join(timeout=2.0)
-        for conn in [*conns, *senders.values()]:
             conn.close()
+            tasks.close()
