@@ -22,7 +22,7 @@ from sam_cli.decoding.options import DecodeOptions
 from sam_cli.serve import protocol as P
 from sam_cli.serve.answers import Answer
 from sam_cli.serve.engine import Engine
-from sam_cli.serve.inputs import (float_field, int_field, prepare, read_body, task_input, temp_audio, text_field,
+from sam_cli.serve.inputs import (float_field, int_field, prepare, read_body, task_audio, temp_audio, text_field,
                                   usage_error)
 from sam_cli.serve.metrics import Metrics
 from sam_cli.serve.waiting import call, collect, log, stream_events, submit
@@ -99,19 +99,13 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     # --- task endpoints: the records of `sam describe --json` ----------------------------------------------
     @app.post("/v1/describe")
     async def describe(request: Request):
-        form, path, name, cleanup = await task_input(request, cfg.max_upload, cfg.allow_paths)
-        try:
+        async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
             prompt = text_field(form, "prompt") or model.cfg.describe_prompt
             return await _generate_record(engine, metrics, request, cfg, form, path, name, "describe", prompt)
-        except P.ApiError as e:
-            raise e.naming(path, name) from None
-        finally:
-            cleanup()
 
     @app.post("/v1/ask")
     async def ask(request: Request):
-        form, path, name, cleanup = await task_input(request, cfg.max_upload, cfg.allow_paths)
-        try:
+        async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
             question = text_field(form, "question")
             if not question or not question.strip():
                 raise P.ApiError(400, "give a question (form field 'question')", "question")
@@ -127,15 +121,10 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
                 raise P.ApiError(400, "'choices' needs at least two comma-separated choices", "choices")
             ranked = await call(engine, metrics, request, cfg.timeout, lambda: choose(model, path, question, options))
             return choices_record(name, question, ranked, cfg.model_name)
-        except P.ApiError as e:
-            raise e.naming(path, name) from None
-        finally:
-            cleanup()
 
     @app.post("/v1/classify")
     async def classify(request: Request):
-        form, path, name, cleanup = await task_input(request, cfg.max_upload, cfg.allow_paths)
-        try:
+        async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
             from sam_cli.tasks import check_choices, prompt_ids
             from sam_cli.tasks import classify as classify_
             from sam_cli.writers import labels_record
@@ -153,10 +142,6 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
                 model, path, label_list, top, prompt=prompt, opts=opts))
             return labels_record(name, tags, cfg.model_name)
-        except P.ApiError as e:
-            raise e.naming(path, name) from None
-        finally:
-            cleanup()
 
     return app
 

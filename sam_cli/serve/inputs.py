@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 from fastapi import Request
 
@@ -71,6 +71,20 @@ async def task_input(request: Request, max_upload: int, allow_paths: list[Path])
     if given is None:
         raise P.ApiError(400, "no audio: upload it in field 'file' (or give 'path' under --allow-paths)", "file")
     return form, allowed_path(given, allow_paths), given, lambda: None
+
+
+@asynccontextmanager
+async def task_audio(request: Request, max_upload: int,
+                     allow_paths: list[Path]) -> AsyncIterator[tuple[Any, Path, str]]:
+    """`task_input` for one task endpoint: (form, audio path, name); an ApiError inside names the audio, and the
+    uploaded copy is removed on the way out."""
+    form, path, name, cleanup = await task_input(request, max_upload, allow_paths)
+    try:
+        yield form, path, name
+    except P.ApiError as e:
+        raise e.naming(path, name) from None
+    finally:
+        cleanup()
 
 
 def allowed_path(given: str, allow_paths: list[Path]) -> Path:
