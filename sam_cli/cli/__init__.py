@@ -16,12 +16,13 @@ from sam_cli.cli import tasks, batch, mic, models, serve  # noqa: E402,F401  iso
 from sam_cli.train.command import register
 
 register(app)
+from sam_cli.cli import analyze  # noqa: E402,F401  isort:skip
 
 __all__ = ["app", "main"]
 
 
 # Commands that load numpy through torch: numpy is imported first, while Ctrl-C still exits at once (see main).
-_NUMPY_FIRST = {"describe", "ask", "classify", "batch", "listen", "record", "train", "serve"}
+_NUMPY_FIRST = {"describe", "ask", "classify", "batch", "listen", "record", "train", "serve", "analyze"}
 _command_codes: set = set()  # the code objects of the commands' callbacks
 _interrupted = False
 
