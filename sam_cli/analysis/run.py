@@ -133,6 +133,33 @@ def summary(result: dict) -> dict:
             "retention_time_per_layer": [s["retention_time"] for s in state]}
 
 
+# `sam train --analyze-data`: a folder is searched for these (`sam batch`'s list lives in a layer above).
+TRAIN_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a")
+
+
+class CheckpointAnalysis:
+    """What `sam train` logs at each checkpoint with `analyze_data`: the summary() of the model over the first
+    `limit` audio files of a folder (or one file), decoded once at the first checkpoint. Files that cannot be
+    decoded are reported through `log` and left out; none left is reported once and the analysis is off."""
+
+    def __init__(self, data: str, limit: int, log: Callable[[str], None]):
+        self.data, self.limit, self.log = Path(data), limit, log
+        self.windows: list[Window] | None = None
+
+    def __call__(self, model: SAM) -> dict | None:
+        if self.windows is None:
+            files = ([self.data] if self.data.is_file() else
+                     sorted(p for p in self.data.rglob("*") if p.suffix.lower() in TRAIN_EXTENSIONS
+                            and not p.name.startswith(".")))[: self.limit]
+            self.windows = load_windows(files, model.cfg.window_seconds,
+                                        on_error=lambda path, why: self.log(f"analysis: leaving out {why}"))
+            if not self.windows:
+                self.log(f"analysis: no audio in {self.data}; no analysis at checkpoints")
+        if not self.windows:
+            return None
+        return summary(analyze_model(model, self.windows, "checkpoint"))
+
+
 def text_table(results: list[dict], tau: float = TAU) -> str:
     """The results as a plain table: Table 3's pair per model, then the measures per layer."""
     lines = [f"{'model':<32} {'connector':<16} {'windows':>7}  rank_{tau:g} / cosine (tokens entering the LM)"]

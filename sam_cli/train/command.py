@@ -97,6 +97,9 @@ def train(
     log_every: Annotated[Int, typer.Option(help="Steps between progress lines [10].")] = None,
     eval_every: Annotated[Int, typer.Option(help="Steps between held-out evals and samples [500].")] = None,
     num_samples: Annotated[Int, typer.Option(help="Sample answers generated at each eval [4].")] = None,
+    analyze_data: Annotated[Str, typer.Option(help="Audio (folder or file): log `sam analyze`'s measures of the "
+                                              "audio tokens at each checkpoint (metrics.jsonl).")] = None,
+    analyze_limit: Annotated[Int, typer.Option(help="Files of --analyze-data to take [32].")] = None,
     merge_lora: Annotated[Flag, typer.Option("--merge-lora/--keep-lora", help="Export with LoRA merged "
                                              "[merge].", show_default=False)] = None,
     export_dtype: Annotated[Str, typer.Option(help="float32, bfloat16 or float16 [float32].")] = None,

@@ -135,6 +135,8 @@ class TrainConfig:
     eval_every: int = 500
     num_samples: int = 4  # greedy sample generations at each eval
     sample_max_tokens: int = 48
+    analyze_data: str | None = None  # audio (a folder or file): `sam analyze`'s measures logged at each checkpoint
+    analyze_limit: int = 32  # its first N files
     merge_lora: bool = True  # export with the adapters merged into the LM weights
     export_dtype: str = "float32"
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-stage overrides {"3": {"lr": ...}}
@@ -284,7 +286,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     if cfg.train_lm is not None and cfg.train_lm not in TRAIN_LM_MODES:
         raise bad(f"train_lm must be one of {', '.join(TRAIN_LM_MODES)}, not {cfg.train_lm!r}")
     positive = ("batch_size", "micro_batch_size", "max_text_tokens", "save_every", "keep_last", "log_every",
-                "eval_every", "epochs", "max_steps", "target_length", "sample_max_tokens")
+                "eval_every", "epochs", "max_steps", "target_length", "sample_max_tokens", "analyze_limit")
     for name in positive:
         value = getattr(cfg, name)
         if value is not None and value <= 0:
@@ -294,6 +296,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         value = getattr(cfg, name)
         if value is not None and value < 0:
             raise bad(f"{name} must not be negative, not {value}")
+    if cfg.analyze_data and not Path(cfg.analyze_data).exists():
+        raise bad(f"analyze_data {cfg.analyze_data}: no such file or folder")
     if cfg.time_limit is not None and cfg.time_limit <= 0:
         raise bad(f"time_limit must be positive, not {cfg.time_limit}")
     if cfg.lr is not None and cfg.lr <= 0:

@@ -109,6 +109,7 @@ class Trainer:
         self.stop_reason: str | None = None  # set by SIGTERM; checked at the next step boundary
         self.teacher: WhisperTeacher | None = None  # distillation: the frozen teacher and the trained head
         self.head: DistillationHead | None = None
+        self.analysis = None  # with analyze_data: sam_cli.analysis.run.CheckpointAnalysis, made at the first save
         if self.d.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -510,6 +511,8 @@ class Trainer:
             for path, reason in part.items():
                 self.skipped.setdefault(path, reason)
         if d.is_main:
+            if self.cfg.analyze_data:  # logged before the checkpoint's metrics offset: a resume keeps it
+                self._log_analysis(model, plan, step)
             assert self.metrics is not None
             self.metrics.flush()
             state = {"version": STATE_VERSION, "stage": plan.stage, "step": step, "total_steps": total,
@@ -523,6 +526,17 @@ class Trainer:
             self.log(f"saved {path}")
             self._write_skipped()
         distributed.barrier(d)
+
+    def _log_analysis(self, model: SAM, plan: StagePlan, step: int) -> None:
+        from sam_cli.analysis.run import CheckpointAnalysis
+
+        if self.analysis is None:
+            self.analysis = CheckpointAnalysis(self.cfg.analyze_data, self.cfg.analyze_limit, self.log)
+        record = self.analysis(model)
+        if record is not None:
+            self.write_metrics({"type": "analysis", "stage": plan.stage, "step": step} | record)
+            self.log(f"stage {plan.stage} step {step}: audio tokens' τ-effective rank {record['effective_rank']:.1f}, "
+                     f"cosine {record['cosine_similarity']:.2f} ({record['windows']} windows)")
 
     def _write_skipped(self) -> None:
         path = self.run.root / SKIPPED_FILE
