@@ -13,6 +13,7 @@ from sam_cli.cli.common import app
 
 # Each module registers its commands on import, in the order `sam --help` lists them.
 from sam_cli.cli import tasks, batch, mic, models, serve  # noqa: E402,F401  isort:skip
+from sam_cli.cli import eval as _eval  # noqa: E402,F401  isort:skip
 from sam_cli.train.command import register
 
 register(app)
@@ -22,7 +23,7 @@ __all__ = ["app", "main"]
 
 
 # Commands that load numpy through torch: numpy is imported first, while Ctrl-C still exits at once (see main).
-_NUMPY_FIRST = {"describe", "ask", "classify", "batch", "listen", "record", "train", "serve", "analyze"}
+_NUMPY_FIRST = {"describe", "ask", "classify", "batch", "eval", "listen", "record", "train", "serve", "analyze"}
 _command_codes: set = set()  # the code objects of the commands' callbacks
 _interrupted = False
 
