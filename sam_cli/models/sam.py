@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_cli.models.audio_mamba import ENCODER_TYPE as AUDIO_MAMBA, AudioMambaConfig, AudioMambaEncoder
 from sam_cli.models.connector import Connector, ConnectorConfig
 from sam_cli.models.encoder import EATConfig, EATEncoder
 from sam_cli.models.lora import apply_lora
@@ -23,7 +24,7 @@ IGNORE_INDEX = -100
 
 @dataclass
 class SAMConfig:
-    encoder: EATConfig = field(default_factory=EATConfig)
+    encoder: EATConfig | AudioMambaConfig = field(default_factory=EATConfig)  # by encoder.type; none: EAT
     lm: Mamba2Config = field(default_factory=lambda: Mamba2Config(d_model=768, n_layer=24))
     connector: ConnectorConfig = field(default_factory=ConnectorConfig)
     lora_rank: int = 0  # 0: no adapters (e.g. merged at export)
@@ -38,7 +39,7 @@ class SAMConfig:
         # The connector must agree with the encoder and LM it sits between.
         self.connector.encoder_dim = self.encoder.embed_dim
         self.connector.lm_dim = self.lm.d_model
-        self.connector.num_bands = self.encoder.mel_bins // self.encoder.patch_size
+        self.connector.num_bands = self.encoder.num_bands
         if self.loss_on not in ("answer", "all"):
             raise ValueError(f"loss_on must be 'answer' or 'all', not {self.loss_on!r}")
 
@@ -48,7 +49,7 @@ class SAMConfig:
 
     @property
     def num_audio_tokens(self) -> int:
-        return self.connector.num_tokens(self.target_length // self.encoder.patch_size)
+        return self.connector.num_tokens(self.target_length // token_frames(self.encoder))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -60,18 +61,24 @@ class SAMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SAMConfig:
         d = dict(d)
-        enc = EATConfig.from_dict(d.pop("encoder", {}))
+        enc_d = d.pop("encoder", {})
+        enc = (AudioMambaConfig if enc_d.get("type", "eat") == AUDIO_MAMBA else EATConfig).from_dict(enc_d)
         lm = Mamba2Config.from_dict(d.pop("lm"))
         conn = ConnectorConfig.from_dict(d.pop("connector", {}))
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(encoder=enc, lm=lm, connector=conn, **known)
 
 
+def token_frames(encoder: EATConfig | AudioMambaConfig) -> int:
+    """fbank frames per time step of the encoder's token grid (EAT: its patch size; Audio Mamba: its stride)."""
+    return encoder.time_stride if isinstance(encoder, AudioMambaConfig) else encoder.patch_size
+
+
 class SAM(nn.Module):
     def __init__(self, cfg: SAMConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = EATEncoder(cfg.encoder)
+        self.encoder = (AudioMambaEncoder if isinstance(cfg.encoder, AudioMambaConfig) else EATEncoder)(cfg.encoder)
         self.connector = Connector(cfg.connector)
         self.lm = Mamba2LMHeadModel(cfg.lm)
         if cfg.lora_rank > 0:
@@ -94,7 +101,7 @@ class SAM(nn.Module):
 
     @property
     def encoder_dtype(self) -> torch.dtype:
-        return self.encoder.local_encoder.proj.weight.dtype
+        return self.encoder.dtype
 
     @property
     def connector_dtype(self) -> torch.dtype:
