@@ -321,16 +321,18 @@ def test_eat_base_full_size_forward():
 
 
 def test_topk_pruning():
+    from sam_cli.models.pruning import PruneConfig
+
     enc = small_encoder(depth=4)
     x = fbank(frames=64)
     with torch.inference_mode():
         full = enc(x)
-        same, idx = enc.forward_pruned(x, keep=1.0, layers=(1, 3))
+        same, idx, _ = enc.forward_pruned(x, PruneConfig(rate=0.0, layers=[1, 3]))
         torch.testing.assert_close(same, full, atol=1e-5, rtol=0)
         assert torch.equal(idx, torch.arange(32).expand(2, -1))
-        pruned, idx = enc.forward_pruned(x, keep=0.5, layers=(1, 3))
+        pruned, idx, last = enc.forward_pruned(x, PruneConfig(rate=0.5, layers=[1, 3]))
         assert enc.classify(pruned).shape == (2, 5)
-    assert pruned.shape == (2, 1 + 8, 64) and idx.shape == (2, 8)  # 32 -> 16 -> 8
+    assert pruned.shape == (2, 1 + 8, 64) and idx.shape == (2, 8) and last.shape == (2, 32, 64)  # 32 -> 16 -> 8
     assert (idx.diff(dim=1) > 0).all() and idx.max() < 32
 
 

@@ -70,7 +70,12 @@ class Connector(nn.Module):
             raise ValueError(f"{n} patch tokens do not fill a grid of {self.cfg.num_bands} bands")
         return patches.reshape(b, n // self.cfg.num_bands, self.cfg.num_bands, d)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens [B, 1+N, D] -> E_a [B, M, lm_dim]. `kept` [B, N]: which patch tokens survived TopK pruning
+        (docs/design.md §4a). `concat` ignores it: its MLP reads whole time steps, so it needs every band and
+        takes the grid with pruned positions already filled (`pruning.to_grid`). The sequence connectors drop
+        the pruned positions (the separators stay): every clip keeps as many tokens, so a batch keeps one
+        length, and the LM prefills fewer positions."""
         g = self.grid(tokens)  # [B, T, F, D]
         b, t, f, d = g.shape
         kind = self.cfg.kind
@@ -80,4 +85,11 @@ class Connector(nn.Module):
         if kind == "frequency_major":
             e = e.transpose(1, 2)  # [B, F, T, d_lm]: band by band
         sep = self.separator.to(e.dtype).expand(b, e.shape[1], 1, e.shape[-1])
-        return torch.cat([e, sep], dim=2).reshape(b, -1, e.shape[-1])
+        out = torch.cat([e, sep], dim=2).reshape(b, -1, e.shape[-1])
+        if kept is None:
+            return out
+        mask = kept.reshape(b, t, f)
+        if kind == "frequency_major":
+            mask = mask.transpose(1, 2)
+        mask = torch.cat([mask, mask.new_ones(b, mask.shape[1], 1)], dim=2).reshape(b, -1)
+        return out[mask].reshape(b, -1, out.shape[-1])

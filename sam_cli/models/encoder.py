@@ -11,13 +11,14 @@ Parameter names follow the Hub checkpoints (`worstchan/EAT-*`) with their leadin
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from sam_cli.models import pruning
 
 VARIANTS = ("finetune", "pretrain")
 
@@ -172,17 +173,19 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.embed_dim, 3 * cfg.embed_dim, bias=cfg.qkv_bias)  # rows: q | k | v
         self.proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
 
-    def forward(self, x: Tensor, cls_attention: bool = False) -> tuple[Tensor, Tensor | None]:
-        """-> (output, attention from CLS to every other token averaged over heads [B, L-1] or None)."""
+    def forward(self, x: Tensor, scores: str | None = None) -> tuple[Tensor, Tensor | None]:
+        """-> (output, None or the attention scores of the patch tokens [B, L-1] averaged over heads: from CLS
+        (scores="attention") or from every patch token ("mean-attention"); docs/design.md §4a)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(head_dim)) v
         out = self.proj(out.transpose(1, 2).reshape(B, L, D))
-        scores = None
-        if cls_attention:  # one query row: cheap to recompute, and SDPA does not return weights
-            w = (q[:, :, :1] @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-            scores = w.float().softmax(dim=-1).mean(dim=1)[:, 0, 1:]
-        return out, scores
+        if scores is None:
+            return out, None
+        # SDPA does not return its weights: recompute the rows needed (one for CLS, all patch rows otherwise).
+        rows = q[:, :, :1] if scores == "attention" else q[:, :, 1:]
+        w = ((rows @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).float().softmax(dim=-1)
+        return out, w[..., 1:].mean(dim=(1, 2))
 
 
 class Mlp(nn.Module):
@@ -209,17 +212,16 @@ class Block(nn.Module):
         x = self.norm1(x + self.attn(x)[0])
         return self.norm2(x + self.mlp(x))
 
-    def forward_pruned(self, x: Tensor, index: Tensor, keep: float) -> tuple[Tensor, Tensor]:
-        """TopK pruning between attention and MLP: keep CLS and the ceil(keep*n) patch tokens that CLS attends
-        to most, in their original order. `index` [B, n] holds the kept tokens' original patch numbers."""
-        a, scores = self.attn(x, cls_attention=True)
-        x = self.norm1(x + a)
-        n = x.shape[1] - 1
-        k = min(n, math.ceil(keep * n))
-        top = scores.topk(k, dim=1).indices.sort(dim=1).values  # [B, k], positions among the patch tokens
-        patches = x[:, 1:].gather(1, top[..., None].expand(-1, -1, x.shape[-1]))
-        x = torch.cat([x[:, :1], patches], dim=1)
-        return self.norm2(x + self.mlp(x)), index.gather(1, top)
+    def forward_pruned(self, x: Tensor, keep: float, criterion: str, rank: Tensor | None = None
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+        """TopK pruning between attention and MLP (docs/design.md §4a): keep CLS and the best ceil(keep*n) patch
+        tokens by `criterion` (or by `rank` [B, n], patch statistics), in their order. -> (output [B, 1+k, D],
+        kept positions among the input's patch tokens [B, k], the patch tokens as they were when pruned)."""
+        a, scores = self.attn(x, scores=criterion if rank is None else None)
+        h = self.norm1(x + a)
+        top = pruning.select(scores if rank is None else rank, pruning.kept_count(h.shape[1] - 1, keep))
+        kept = torch.cat([h[:, :1], pruning.gather_tokens(h[:, 1:], top)], dim=1)
+        return self.norm2(kept + self.mlp(kept)), top, h[:, 1:]
 
 
 class EATEncoder(nn.Module):
@@ -292,22 +294,26 @@ class EATEncoder(nn.Module):
             x = block(x)
         return x
 
-    def forward_pruned(
-        self, fbank: Tensor, keep: float = 0.7, layers: tuple[int, ...] = (3, 6, 9)
-    ) -> tuple[Tensor, Tensor]:
-        """Opt-in TopK token pruning (docs/design.md §4): -> (tokens [B, 1 + M, D], index [B, M] of each kept token's
-        original patch number, ascending). M < N, so the tokens no longer form the time x band grid: use this
-        only for outputs that pool (e.g. `classify`) or scatter back by `index`."""
-        if not 0.0 < keep <= 1.0:
-            raise ValueError(f"keep must be in (0, 1], not {keep}")
+    def forward_pruned(self, fbank: Tensor, prune: pruning.PruneConfig) -> tuple[Tensor, Tensor, Tensor]:
+        """TopK token pruning (docs/design.md §4a) -> (tokens [B, 1+M, D], index [B, M] of each kept token's
+        original patch number, ascending, and `last` [B, N, D]: each pruned token as it was when dropped).
+        M < N: `pruning.to_grid` puts the tokens back on the time x band grid the connectors read."""
         x = self._embed(fbank)
-        index = torch.arange(x.shape[1] - 1, device=x.device).expand(x.shape[0], -1)
+        b, n, d = x.shape[0], x.shape[1] - 1, x.shape[2]
+        index = torch.arange(n, device=x.device).expand(b, -1)
+        last = x.new_zeros(b, n, d)
+        stats = None if prune.criterion in pruning.ATTENTION_CRITERIA else \
+            pruning.patch_stats(fbank, self.config.patch_size, prune.criterion)
+        layers = prune.blocks(len(self.blocks))
         for i, block in enumerate(self.blocks):
-            if i in layers:
-                x, index = block.forward_pruned(x, index, keep)
-            else:
+            if i not in layers:
                 x = block(x)
-        return x, index
+                continue
+            rank = None if stats is None else stats.gather(1, index)
+            x, top, before = block.forward_pruned(x, prune.keep, prune.criterion, rank)
+            last = last.scatter(1, index[..., None].expand(-1, -1, d), before)  # kept ones are overwritten later
+            index = index.gather(1, top)
+        return x, index, last
 
     def classify(self, tokens: Tensor) -> Tensor:
         """tokens [B, 1 + N, D] -> AudioSet logits [B, num_classes] (CLS -> fc_norm -> head; apply sigmoid)."""

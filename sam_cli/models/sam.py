@@ -17,6 +17,7 @@ from sam_cli.models.connector import Connector, ConnectorConfig
 from sam_cli.models.encoder import EATConfig, EATEncoder
 from sam_cli.models.lora import apply_lora
 from sam_cli.models.mamba2 import Mamba2Config, Mamba2LMHeadModel
+from sam_cli.models.pruning import PruneConfig, to_grid, token_counts
 from sam_cli.models.tokenizer import DESCRIBE_PROMPT, PROMPT_TEMPLATE
 
 IGNORE_INDEX = -100
@@ -34,6 +35,7 @@ class SAMConfig:
     loss_on: str = "answer"  # "answer" or "all" (LTU computed it on prompt and answer)
     target_length: int = 1024  # fbank frames per window (10.24 s)
     labels: list[str] | None = None  # names of the encoder head's classes, when it has one
+    prune: PruneConfig = field(default_factory=PruneConfig)  # TopK token pruning in the encoder; rate 0 = off
 
     def __post_init__(self) -> None:
         # The connector must agree with the encoder and LM it sits between.
@@ -42,6 +44,10 @@ class SAMConfig:
         self.connector.num_bands = self.encoder.num_bands
         if self.loss_on not in ("answer", "all"):
             raise ValueError(f"loss_on must be 'answer' or 'all', not {self.loss_on!r}")
+        if self.prune.on or self.prune.layers is not None:  # checked at load: pruning is EAT's, inside its blocks
+            if not isinstance(self.encoder, EATConfig):
+                raise ValueError("token pruning (prune) works on the EAT encoder only")
+            self.prune.blocks(self.encoder.depth)
 
     @property
     def window_seconds(self) -> float:
@@ -49,13 +55,18 @@ class SAMConfig:
 
     @property
     def num_audio_tokens(self) -> int:
-        return self.connector.num_tokens(self.target_length // token_frames(self.encoder))
+        full = self.connector.num_tokens(self.target_length // token_frames(self.encoder))
+        if not self.prune.on or self.connector.kind == "concat":
+            return full
+        n = self.encoder.num_patches(self.target_length)  # the sequence connectors drop pruned positions
+        return full - n + token_counts(n, self.encoder.depth, self.prune)[-1][1]
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["encoder"] = self.encoder.to_dict()
         d["lm"] = self.lm.to_dict()
         d["connector"] = self.connector.to_dict()
+        d["prune"] = self.prune.to_dict()
         return d
 
     @classmethod
@@ -65,6 +76,7 @@ class SAMConfig:
         enc = (AudioMambaConfig if enc_d.get("type", "eat") == AUDIO_MAMBA else EATConfig).from_dict(enc_d)
         lm = Mamba2Config.from_dict(d.pop("lm"))
         conn = ConnectorConfig.from_dict(d.pop("connector", {}))
+        d["prune"] = PruneConfig.from_dict(d.get("prune") or {})  # absent in older checkpoints: off
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(encoder=enc, lm=lm, connector=conn, **known)
 
@@ -95,9 +107,14 @@ class SAM(nn.Module):
 
     # --- audio ---------------------------------------------------------------------------------------
     def encode_audio(self, fbank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """fbank [B, 1, T, 128] -> (E_a [B, M, d_model], encoder tokens [B, 1+N, D])."""
-        tokens = self.encoder(fbank.to(self.encoder_dtype))
-        return self.connector(tokens.to(self.connector_dtype)).to(self.dtype), tokens
+        """fbank [B, 1, T, 128] -> (E_a [B, M, d_model], encoder tokens [B, 1+N, D]). With pruning on, the
+        tokens come back on the full grid (`to_grid`) and the connector is told which survived."""
+        if not self.cfg.prune.on:
+            tokens = self.encoder(fbank.to(self.encoder_dtype))
+            return self.connector(tokens.to(self.connector_dtype)).to(self.dtype), tokens
+        kept_tokens, index, last = self.encoder.forward_pruned(fbank.to(self.encoder_dtype), self.cfg.prune)
+        tokens, kept = to_grid(kept_tokens, index, last, self.cfg.prune.fill)
+        return self.connector(tokens.to(self.connector_dtype), kept).to(self.dtype), tokens
 
     @property
     def encoder_dtype(self) -> torch.dtype:
