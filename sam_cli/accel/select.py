@@ -6,7 +6,8 @@ Language model (`lm_runner`), in order:
 - CPU, a float32 model, autograd off, and SAM_CPU_DECODE allowing it: the reference with the fp16 decode
   step (`cpu_decode`).
 - Otherwise the reference model itself (`models.mamba2`).
-Encoder (`encode_fn`): on CUDA, small batches replayed from CUDA graphs (`shape_graphs`); fbank
+Encoder (`encode_fn`): on CUDA, small batches replayed from CUDA graphs (`shape_graphs`), unless token pruning
+is on (eager); fbank
 (`fbank_fn`): the batched GPU version on CUDA, the per-clip reference elsewhere.
 
 Environment, read here and nowhere else: SAM_KERNELS=0 (never the fused kernels), SAM_CPU_DECODE=auto|exact|
@@ -257,8 +258,10 @@ def encode_fn(model: Any) -> Callable[[Tensor], tuple[Tensor, Tensor, float]]:
     def eager(feats: Tensor) -> tuple[Tensor, Tensor, float]:
         return (*model.encode_audio(feats), 0.0)
 
+    # Token pruning is left eager: its top-k and gathers are untested inside a graph, and --prune-tokens
+    # changes the config of a model whose graphs may already be captured.
     if (model.device.type != "cuda" or os.environ.get("SAM_ENCODE_GRAPHS") == "0" or model.training
-            or torch.is_grad_enabled() or torch.is_autocast_enabled("cuda")):
+            or torch.is_grad_enabled() or torch.is_autocast_enabled("cuda") or model.cfg.prune.on):
         return eager
     from sam_cli.accel.shape_graphs import ShapeGraphs
 
