@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sam_cli.cli.common import DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, StateOpt, StatsOpt, _apply, app, decode_options, err_console, handle_errors, load, model_name, print_stats
+from sam_cli.cli.common import DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, PruneByOpt, PruneOpt, StateOpt, StatsOpt, _apply, app, decode_options, err_console, handle_errors, load, model_name, print_stats
 from sam_cli.errors import UsageError
 
 
@@ -40,13 +40,15 @@ def batch(
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
     state_dtype: StateOpt = None,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
 ) -> None:
     """Caption every audio file under folders, resumably, into one results file."""
     from sam_cli.batch.files import DEFAULT_EXTENSIONS, parse_shard
     from sam_cli.batch.runner import run_batch
     from sam_cli.decoding.options import Timings
 
-    s = _apply(ctx, model, device, dtype, stats, state_dtype)
+    s = _apply(ctx, model, device, dtype, stats, state_dtype, prune_tokens, prune_by)
     for i in inputs:
         if not Path(i).exists():
             raise UsageError(f"{i}: no such file or folder")

@@ -56,6 +56,9 @@ class Settings:
     verbose: bool = False
     stats: bool = False
     state_dtype: str | None = None  # None: DecodeOptions' default
+    prune_tokens: float | None = None  # None: the checkpoint's own pruning (normally off)
+    prune_by: str | None = None
+    encoder_macs: tuple[int, int] | None = None  # (with pruning, without), for --stats
 
     def log(self, msg: str) -> None:
         if not self.quiet:
@@ -136,14 +139,30 @@ StateOpt = Annotated[Optional[str], typer.Option(
     "--state-dtype", help="GPU decoding's recurrent state: model (default: the weights' dtype, as mamba_ssm "
     "keeps it; 1.3-1.4x faster at large batches) or fp32 (exact, as on the CPU; answers may differ slightly).",
     show_default=False)]
+PruneOpt = Annotated[Optional[str], typer.Option(
+    "--prune-tokens", metavar="RATE", help="TopK token pruning in the EAT encoder: drop this share (0 to <1, e.g. "
+    "0.4) of the audio tokens at each of its pruning blocks (3, 6, 9 of 12); 0 = off. Default: the model's own "
+    "(off unless trained with it).", show_default=False)]
+PruneByOpt = Annotated[Optional[str], typer.Option(
+    "--prune-by", help="What ranks the tokens for --prune-tokens: attention (from CLS; default), mean-attention, "
+    "intensity or variation (of the fbank patch).", show_default=False)]
 MicOpt = Annotated[Optional[float], typer.Option("--mic", help="Record this many seconds from the microphone "
                                                  "instead of reading a file.", show_default=False)]
 
 
 def _apply(ctx: typer.Context, model: str | None = None, device: str | None = None, dtype: str | None = None,
-           stats: bool = False, state_dtype: str | None = None) -> Settings:
+           stats: bool = False, state_dtype: str | None = None, prune_tokens: str | None = None,
+           prune_by: str | None = None) -> Settings:
     """The settings with a command's own options applied."""
     s = settings(ctx)
+    if prune_tokens is not None:
+        s.prune_tokens = prune_rate(prune_tokens)
+    if prune_by is not None:
+        from sam_cli.models.pruning import CRITERIA
+
+        if prune_by not in CRITERIA:
+            raise fail(f"--prune-by {prune_by}: use one of {', '.join(CRITERIA)}", 2)
+        s.prune_by = prune_by
     if state_dtype is not None:
         from sam_cli.decoding.options import STATE_DTYPES
 
@@ -158,6 +177,19 @@ def _apply(ctx: typer.Context, model: str | None = None, device: str | None = No
         s.dtype = dtype
     s.stats = s.stats or stats
     return s
+
+
+def prune_rate(text: str) -> float:
+    """--prune-tokens RATE, checked: a number in [0, 1) (a usage error otherwise)."""
+    import math
+
+    try:
+        rate = float(text)
+    except ValueError:
+        raise fail(f"--prune-tokens {text}: give a number from 0 to below 1, e.g. 0.4", 2) from None
+    if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
+        raise fail(f"--prune-tokens {text}: the share of tokens dropped must be at least 0 and below 1", 2)
+    return rate
 
 
 def _version(value: bool) -> None:
@@ -176,6 +208,8 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
     stats: StatsOpt = False,
     state_dtype: StateOpt = None,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -183,7 +217,7 @@ def root(
     s = settings(ctx)
     s.model = model or os.environ.get("SAM_MODEL")
     s.quiet, s.verbose = quiet, verbose
-    _apply(ctx, None, device, dtype, stats, state_dtype)
+    _apply(ctx, None, device, dtype, stats, state_dtype, prune_tokens, prune_by)
 
 
 # --- model loading and stats -----------------------------------------------------------------------------
@@ -194,7 +228,27 @@ def load(s: Settings):
     model = sam_cli.load_model(s.model, device=s.device, dtype=s.dtype)
     load_s = time.perf_counter() - t0
     s.debug(f"model loaded in {load_s:.2f} s on {model.device} ({model.dtype})")
+    apply_pruning(s, model)
     return model, load_s
+
+
+def apply_pruning(s: Settings, model) -> None:
+    """--prune-tokens / --prune-by onto the loaded model's config, and its encoder MACs for --stats."""
+    import dataclasses
+
+    from sam_cli.models.encoder import EATConfig
+    from sam_cli.models.pruning import PruneConfig, encoder_macs
+
+    cfg = model.cfg
+    if s.prune_tokens is not None or s.prune_by is not None:
+        if not isinstance(cfg.encoder, EATConfig):
+            raise UsageError("--prune-tokens works on the EAT encoder only; this model has another")
+        changes = {k: v for k, v in (("rate", s.prune_tokens), ("criterion", s.prune_by)) if v is not None}
+        cfg.prune = dataclasses.replace(cfg.prune, **changes)
+        cfg.prune.blocks(cfg.encoder.depth)
+    if s.stats and isinstance(cfg.encoder, EATConfig):
+        s.encoder_macs = (encoder_macs(cfg.encoder, cfg.target_length, cfg.prune),
+                          encoder_macs(cfg.encoder, cfg.target_length, PruneConfig()))
 
 
 def print_stats(s: Settings, load_s: float, timings, audio_seconds: float, wall_s: float) -> None:
@@ -208,7 +262,15 @@ def print_stats(s: Settings, load_s: float, timings, audio_seconds: float, wall_
         f"load {load_s:.2f} s | encode {timings.encode_s * 1e3:.0f} ms | prefill {timings.prefill_s * 1e3:.0f} ms"
         f" | decode {timings.new_tokens} tokens, {tok_s:.1f} tok/s"
         + (f" | GPU warm-up {warm:.2f} s" if warm else "")
+        + (macs_text(s.encoder_macs) if s.encoder_macs else "")
         + f" | audio {audio_seconds:.2f} s, real-time factor {rtf:.3f}", markup=False)
+
+
+def macs_text(macs: tuple[int, int]) -> str:
+    pruned, full = macs
+    if pruned == full:
+        return f" | encoder {full / 1e9:.3g} GMACs a window"
+    return f" | encoder {pruned / 1e9:.3g} GMACs a window ({pruned / full:.0%} of {full / 1e9:.3g}, pruned)"
 
 
 def decode_options(s: Settings, max_tokens: int, temperature: float, top_k: int, top_p: float, seed: int | None):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from sam_cli.cli.common import (
-    DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, SeedOpt, StatsOpt, _apply, app, decode_options, err_console,
+    DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, PruneByOpt, PruneOpt, SeedOpt, StatsOpt, _apply, app, decode_options, err_console,
     handle_errors, load, model_name, print_stats,
 )
 from sam_cli.errors import UsageError
@@ -81,11 +81,13 @@ def eval_(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
 ) -> None:
     """Evaluate on a benchmark (ESC-50, AudioSet, file,label CSV, AudioCaps, Clotho, MMAU): metrics as JSON."""
     from sam_cli.evaluation.datasets import TASKS, read_dataset
 
-    s = _apply(ctx, model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats, prune_tokens=prune_tokens, prune_by=prune_by)
     task = task.lower()
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")

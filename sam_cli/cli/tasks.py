@@ -18,6 +18,8 @@ from sam_cli.cli.common import (
     MicOpt,
     ModelOpt,
     OutDirOpt,
+    PruneByOpt,
+    PruneOpt,
     SeedOpt,
     Settings,
     StatsOpt,
@@ -150,12 +152,14 @@ def describe(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
     server: ServerOpt = None,
 ) -> None:
     """Caption audio files (long audio: one caption per 10.24 s window, with timestamps)."""
     from sam_cli.serve.client import server_url
 
-    s = _apply(ctx, model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats, prune_tokens=prune_tokens, prune_by=prune_by)
     fmt = output_format(fmt, json_, clips=len(files or []) + (mic is not None), output_dir=output_dir)
     url = server_url(server)
     if url:
@@ -191,12 +195,14 @@ def ask(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
     server: ServerOpt = None,
 ) -> None:
     """Answer a question about an audio file."""
     from sam_cli.serve.client import server_url
 
-    s = _apply(ctx, model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats, prune_tokens=prune_tokens, prune_by=prune_by)
     if mic is not None and question is None:
         file, question = None, file  # `sam ask --mic 5 "Is there a dog?"`
     if question is None or not question.strip():
@@ -279,6 +285,8 @@ def classify(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     stats: StatsOpt = False,
+    prune_tokens: PruneOpt = None,
+    prune_by: PruneByOpt = None,
     server: ServerOpt = None,
 ) -> None:
     """Tag audio: top-k labels with scores."""
@@ -289,7 +297,7 @@ def classify(
     from sam_cli.tasks import classify as classify_
     from sam_cli.writers import labels_record
 
-    s = _apply(ctx, model, device, dtype, stats)
+    s = _apply(ctx, model, device, dtype, stats, prune_tokens=prune_tokens, prune_by=prune_by)
     fmt = output_format(fmt, json_, timed=False)
     label_list = check_choices(read_labels(labels), "--labels") if labels is not None else None
     if prompt is not None:
