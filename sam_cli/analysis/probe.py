@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from sam_cli.analysis.measures import state_change
+from sam_cli.models.encoder import EATEncoder
 from sam_cli.models.mamba2 import InferenceState, ReferenceStep, decode_step
 from sam_cli.models.sam import SAM
 
@@ -52,11 +53,13 @@ class _RecordingStep(ReferenceStep):
 
 @torch.inference_mode()
 def probe(model: SAM, fbank: Tensor) -> Probe:
-    """fbank [b, 1, T, 128] -> the Probe of those windows."""
+    """fbank [b, 1, T, 128] -> the Probe of those windows. Encoder blocks that prune tokens give fewer rows."""
     tokens: dict[str, Tensor] = {}
+    # EAT's blocks give [B, 1 + N, D] (CLS first); other encoders (models/audio_mamba.py) show only E_a here.
+    blocks = model.encoder.blocks if isinstance(model.encoder, EATEncoder) else []
     hooks = [block.register_forward_hook(lambda _m, _i, out, j=j: tokens.__setitem__(f"encoder.{j}",
                                                                                     out[:, 1:].float()))
-             for j, block in enumerate(model.encoder.blocks)]
+             for j, block in enumerate(blocks)]
     try:
         embeds, _ = model.encode_audio(fbank.to(model.device))
     finally:

@@ -19,7 +19,7 @@ from sam_cli import audio as A
 from sam_cli.analysis.measures import TAU, cosine_similarity, effective_rank, retention, update_steps
 from sam_cli.analysis.probe import probe
 from sam_cli.errors import AudioError
-from sam_cli.models.sam import SAM
+from sam_cli.models.sam import SAM, token_frames
 
 MIN_TAIL_SHARE = 0.25
 
@@ -70,7 +70,7 @@ def analyze_model(model: SAM, windows: list[Window], label: str, batch_size: int
         raise AudioError("no audio to analyze")
     cfg = model.cfg
     kind, bands = cfg.connector.kind, cfg.connector.num_bands
-    time_steps = cfg.target_length // cfg.encoder.patch_size
+    time_steps = _time_steps(cfg)
     ranks: dict[str, list[float]] = {}
     cosines: dict[str, list[float]] = {}
     shapes: dict[str, tuple[int, int]] = {}
@@ -88,12 +88,15 @@ def analyze_model(model: SAM, windows: list[Window], label: str, batch_size: int
                 shapes[name] = tuple(t.shape[1:])
                 ranks.setdefault(name, []).extend(effective_rank(t[r], tau) for r in range(len(chunk)))
                 cosines.setdefault(name, []).extend(cosine_similarity(t[r]) for r in range(len(chunk)))
+            # With token pruning (time_major, frequency_major) E_a no longer holds the whole grid: no retention.
+            on_grid = p.log_decay.shape[2] == cfg.connector.num_tokens(time_steps)
             for i in range(n_layer):
                 for r in range(len(chunk)):
                     row = p.state_change[i, r]
                     change[i].append(float(row[~row.isnan()].mean()) if bool((~row.isnan()).any()) else float("nan"))
-                    for d, v in retention(p.log_decay[i, r], kind, time_steps, bands).items():
-                        kept[d][i].append(v)
+                    for d in ("time", "frequency"):
+                        kept[d][i].append(retention(p.log_decay[i, r], kind, time_steps, bands)[d] if on_grid
+                                          else float("nan"))
             if progress is not None:
                 progress(min(start + batch_size, len(windows)), len(windows))
     finally:
@@ -121,6 +124,11 @@ def analyze_model(model: SAM, windows: list[Window], label: str, batch_size: int
                       "cosine_similarity": _mean([cosines["connector"][k] for k in ks])}
                      for path, ks in per_file.items()],
     }
+
+
+def _time_steps(cfg) -> int:
+    """Time steps of the encoder's token grid for one window (EAT: 1024 / 16 = 64)."""
+    return cfg.target_length // token_frames(cfg.encoder)
 
 
 def summary(result: dict) -> dict:
