@@ -155,6 +155,12 @@ def finish(model: SAM, cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
     if tokenizer.vocab_size > model.cfg.lm.padded_vocab_size:
         raise CheckpointError(f"the tokenizer has {tokenizer.vocab_size} tokens but the LM only "
                               f"{model.cfg.lm.padded_vocab_size} embeddings")
+    if cfg.prune_tokens is not None or cfg.prune_by is not None:  # saved in the model's config: it runs as trained
+        if not isinstance(model.cfg.encoder, EATConfig):
+            raise ConfigError("prune_tokens works on the EAT encoder only")
+        changes = {k: v for k, v in (("rate", cfg.prune_tokens), ("criterion", cfg.prune_by)) if v is not None}
+        model.cfg.prune = dataclasses.replace(model.cfg.prune, **changes)
+        model.cfg.prune.blocks(model.cfg.encoder.depth)
     model.lm.gradient_checkpointing = cfg.gradient_checkpointing
     return model
 

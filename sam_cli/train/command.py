@@ -84,6 +84,10 @@ def train(
                                                        help="The teacher hears each window padded to its 30 s, "
                                                        "as Whisper was trained, or the window alone (~3x "
                                                        "cheaper) [full].", show_default=False)] = None,
+    prune_tokens: Annotated[Float, typer.Option(help="TopK token pruning in the EAT encoder while training: share "
+                                                "of tokens dropped at each pruning block, 0 to <1; saved with the "
+                                                "model [the model's: off].")] = None,
+    prune_by: Annotated[Str, typer.Option(help="attention, mean-attention, intensity or variation [attention].")] = None,
     num_workers: Annotated[Int, typer.Option(help="DataLoader workers decoding audio [4].")] = None,
     device: Annotated[Str, typer.Option(help="auto, cpu, cuda or cuda:N [auto].")] = None,
     output: Annotated[Str, typer.Option("--output", "-o", help="Run folder (checkpoints, metrics, model).")] = None,

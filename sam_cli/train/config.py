@@ -41,6 +41,7 @@ LOSS_ON = ("answer", "all")
 CONNECTORS = ("concat", "time_major", "frequency_major")
 EXPORT_DTYPES = ("float32", "bfloat16", "float16")
 DISTILL_LOSSES = ("cosine", "mse")
+PRUNE_CRITERIA = ("attention", "mean-attention", "intensity", "variation")  # models.pruning.CRITERIA (no torch here)
 
 CLASSIFICATION = ("cla*",)
 CLOSED_ENDED = ("*", "!*open*")
@@ -122,6 +123,9 @@ class TrainConfig:
     distill_loss: str = "cosine"  # cosine | mse, per 160-ms step against the teacher's pooled frames
     distill_pooled_weight: float = 0.25  # the CLS -> clip-mean term, per sample
     distill_full_context: bool = True  # the teacher sees each window zero-padded to its 30 s (else the window)
+    # --- TopK token pruning in the EAT encoder (docs/design.md §4a); saved with the model, which then runs pruned ---
+    prune_tokens: float | None = None  # share of tokens dropped at each pruning block, [0, 1); None: the model's
+    prune_by: str | None = None  # attention | mean-attention | intensity | variation; None: the model's
     num_workers: int = 4  # DataLoader workers decoding audio (0: in the main process)
     group_by_length: bool = True
     device: str = "auto"
@@ -298,6 +302,10 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
             raise bad(f"{name} must not be negative, not {value}")
     if cfg.analyze_data and not Path(cfg.analyze_data).exists():
         raise bad(f"analyze_data {cfg.analyze_data}: no such file or folder")
+    if cfg.prune_tokens is not None and not 0.0 <= cfg.prune_tokens < 1.0:
+        raise bad(f"prune_tokens must be at least 0 and below 1, not {cfg.prune_tokens}")
+    if cfg.prune_by is not None and cfg.prune_by not in PRUNE_CRITERIA:
+        raise bad(f"prune_by must be one of {', '.join(PRUNE_CRITERIA)}, not {cfg.prune_by!r}")
     if cfg.time_limit is not None and cfg.time_limit <= 0:
         raise bad(f"time_limit must be positive, not {cfg.time_limit}")
     if cfg.lr is not None and cfg.lr <= 0:
