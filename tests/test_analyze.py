@@ -14,11 +14,13 @@ import torch
 import torch.nn.functional as F
 from conftest import build_tiny_model, tone
 from helpers import REPO, assert_clean_error, err, out, sam
+from train_helpers import one_thread  # noqa: F401  (a fixture)
 
 from sam_cli.analysis.measures import cosine_similarity, effective_rank, retention, state_change, update_steps
 from sam_cli.analysis.probe import probe
 
 EXAMPLES = REPO / "examples"
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # tiny tensors on a shared 2-core machine: one thread is much faster
 
 
 # --- the measures on fixed tensors -----------------------------------------------------------------------
@@ -74,7 +76,7 @@ def test_update_steps_follow_each_connector_layout():
 
 
 # --- what the model computes: against the parallel scan and explicit loops ---------------------------------
-def test_probe_states_and_decays_match_the_parallel_scan_and_explicit_products():
+def test_probe_states_and_decays_match_the_parallel_scan_and_explicit_products(one_thread):
     model = build_tiny_model(connector="time_major").double()
     torch.manual_seed(0)
     fbank = torch.randn(2, 1, 1024, 128, dtype=torch.float64)
@@ -133,8 +135,8 @@ def _is_png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.ndim == 3 and min(image.shape[:2]) > 100
 
 
-def test_analyze_bundled_model_and_a_trained_run(tmp_path):
-    from train_helpers import make_dataset, tiny_settings, train_in_process, read_metrics
+def test_analyze_bundled_model_and_a_trained_run(tmp_path, one_thread):
+    from train_helpers import make_dataset, read_metrics, tiny_settings, train_in_process
 
     data = make_dataset(tmp_path / "toy")
     run = tmp_path / "run"
@@ -150,7 +152,7 @@ def test_analyze_bundled_model_and_a_trained_run(tmp_path):
     (tmp_path / "list.txt").write_text(f"{EXAMPLES / 'dog_bark.wav'}\nclips/tone.wav\n")
     outdir = tmp_path / "report"
     p = sam("analyze", "--list", str(tmp_path / "list.txt"), str(EXAMPLES / "cow_then_piano.wav"),
-            "-m", "sam-tiny", "-m", str(run), "-o", str(outdir), "--json", timeout=300)
+            "-m", "sam-tiny", "-m", str(run), "-o", str(outdir), "--json", env=ONE_THREAD, timeout=300)
     assert p.returncode == 0, err(p)
     report = json.loads(out(p))
     assert report == json.loads((outdir / "analysis.json").read_text())
@@ -175,7 +177,7 @@ def test_analyze_bundled_model_and_a_trained_run(tmp_path):
     for name in ("effective_rank.png", "cosine_similarity.png", "state_update.png"):
         assert _is_png(outdir / name), name
 
-    table = sam("analyze", str(EXAMPLES / "dog_bark.wav"), timeout=300)  # the default: a text table
+    table = sam("analyze", str(EXAMPLES / "dog_bark.wav"), env=ONE_THREAD, timeout=300)  # the default: a text table
     assert table.returncode == 0, err(table)
     assert "sam-tiny" in out(table) and "lm.5" in out(table) and "connector" in out(table)
 
@@ -183,7 +185,7 @@ def test_analyze_bundled_model_and_a_trained_run(tmp_path):
 def test_analyze_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "notes.wav").write_text("not audio at all\n")
     assert_clean_error(sam("analyze", str(tmp_path / "missing")), "no such file or folder", 2)
-    assert_clean_error(sam("analyze", str(tmp_path / "notes.wav")), "notes.wav", 1)
+    assert_clean_error(sam("analyze", str(tmp_path / "notes.wav"), env=ONE_THREAD), "notes.wav", 1)
     assert_clean_error(sam("analyze", str(EXAMPLES / "dog_bark.wav"), "-m", str(tmp_path)), "not a SAM checkpoint", 1)
     (tmp_path / "empty").mkdir()
     assert_clean_error(sam("analyze", str(tmp_path / "empty")), "no audio files", 2)
@@ -195,7 +197,7 @@ def test_without_matplotlib_the_json_is_written_and_the_extra_named(tmp_path):
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('matplotlib is not installed here')\n")
     p = sam("-q", "analyze", str(EXAMPLES / "dog_bark.wav"), "-o", str(tmp_path / "r"),
-            env={"PYTHONPATH": str(shadow.parent)})
+            env={"PYTHONPATH": str(shadow.parent)} | ONE_THREAD)
     assert p.returncode == 1 and "Traceback" not in err(p)
     assert [l for l in err(p).splitlines() if l.strip()] == [
         "sam: error: figures need matplotlib: pip install 'sam-cli[analyze]' (the JSON is written without it; "
