@@ -251,12 +251,46 @@ def fbank_fn(device: torch.device) -> Callable[[list[Tensor], int], Tensor]:
     return reference
 
 
+def why_not_fused_encoder(model: Any) -> str | None:
+    """None if the model's encoder can run on fused kernels now (an Audio Mamba encoder on CUDA), else why."""
+    from sam_cli.models.audio_mamba import AudioMambaEncoder
+
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, AudioMambaEncoder):
+        return "not an Audio Mamba encoder (EAT runs on SDPA and cuBLAS as it is)"
+    if os.environ.get("SAM_KERNELS", "1") == "0":
+        return "disabled by SAM_KERNELS=0"
+    if encoder.dtype not in _FUSED_DTYPES or encoder.norm.weight.device.type != "cuda":
+        return "the encoder is not on a CUDA device in float16, bfloat16 or float32"
+    from sam_cli.accel import kernels
+
+    if not kernels.available():
+        return kernels.why_unavailable() or "kernels unavailable"
+    if encoder.training or torch.is_grad_enabled():
+        return "training (the fused scan here is inference only)"
+    return None
+
+
+def fused_encoder(model: Any) -> Callable[[Tensor], Tensor] | None:
+    """fbank -> encoder tokens on fused kernels (`fast_audio_mamba`) where they can run, else None."""
+    if why_not_fused_encoder(model) is not None:
+        return None
+    from sam_cli.accel import fast_audio_mamba
+
+    return lambda feats: fast_audio_mamba.encode(model.encoder, feats)
+
+
 def encode_fn(model: Any) -> Callable[[Tensor], tuple[Tensor, Tensor, float]]:
     """feats -> (audio embeddings, encoder tokens, seconds spent capturing a graph): `model.encode_audio`,
     replayed on CUDA from a graph per batch size once that size recurs (a one-clip encode is bound by
     launching ~100 kernels). The graphs hold the encoder's and the connector's tensors by address."""
+    fused = fused_encoder(model)
+
     def eager(feats: Tensor) -> tuple[Tensor, Tensor, float]:
-        return (*model.encode_audio(feats), 0.0)
+        if fused is None:
+            return (*model.encode_audio(feats), 0.0)
+        tokens = fused(feats.to(model.encoder_dtype))  # as model.encode_audio, the encoder on fused kernels
+        return model.connector(tokens.to(model.connector_dtype)).to(model.dtype), tokens, 0.0
 
     # Token pruning is left eager: its top-k and gathers are untested inside a graph, and --prune-tokens
     # changes the config of a model whose graphs may already be captured.
@@ -269,7 +303,7 @@ def encode_fn(model: Any) -> Callable[[Tensor], tuple[Tensor, Tensor, float]]:
     cache = _cache(model.encoder, model.encoder, model.connector, versions=False)
     graphs = cache.items.get("encode")
     if graphs is None:
-        graphs = cache.items["encode"] = ShapeGraphs(model.encode_audio, MAX_ENCODE_GRAPHS)
+        graphs = cache.items["encode"] = ShapeGraphs(lambda f: eager(f)[:2], MAX_ENCODE_GRAPHS)
 
     def replayed(feats: Tensor) -> tuple[Tensor, Tensor, float]:
         if feats.shape[0] > ENCODE_GRAPH_ROWS:  # keeps the GPU busy by itself

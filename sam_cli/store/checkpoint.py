@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from sam_cli.errors import CheckpointError
+from sam_cli.models.audio_mamba import AudioMambaConfig
 from sam_cli.models.sam import SAM, SAMConfig
 from sam_cli.models.tokenizer import Tokenizer
 from sam_cli.store.limits import check_encoder_sizes, check_lm_sizes, check_path_length, check_sam_dict
@@ -68,6 +69,11 @@ def read_config(folder: str | Path) -> SAMConfig:
         raise CheckpointError(f"{source}: invalid SAM config ({str(e)[:200]})") from None
     check_lm_sizes(cfg.lm, source, "lm.")
     check_encoder_sizes(cfg.encoder, source, "encoder.")
+    if isinstance(cfg.encoder, AudioMambaConfig):  # no position table: any multiple of its stride
+        if cfg.target_length % cfg.encoder.time_stride:
+            raise CheckpointError(f"{source}: target_length {cfg.target_length} must be a multiple of the Audio Mamba "
+                                  f"encoder's stride {cfg.encoder.time_stride}")
+        return cfg
     patch, steps = cfg.encoder.patch_size, cfg.target_length // cfg.encoder.patch_size
     if cfg.target_length % patch or steps > cfg.encoder.max_length:
         raise CheckpointError(f"{source}: target_length {cfg.target_length} must be a multiple of encoder.patch_size "
@@ -114,8 +120,9 @@ def check_config_against_weights(cfg: SAMConfig, shapes: dict[str, TensorInfo], 
     layers = _count_blocks(shapes, r"lm\.backbone\.layers\.(\d+)\.")
     if layers != cfg.lm.n_layer:
         raise CheckpointError(f"{source}: {where} lm.n_layer {cfg.lm.n_layer}, but the weights hold {layers} LM layers")
+    eat = not isinstance(cfg.encoder, AudioMambaConfig)  # Audio Mamba's stages: the key-by-key check that follows
     blocks = _count_blocks(shapes, r"encoder\.blocks\.(\d+)\.")
-    if blocks != cfg.encoder.depth:
+    if eat and blocks != cfg.encoder.depth:
         raise CheckpointError(f"{source}: {where} encoder.depth {cfg.encoder.depth}, but the weights hold {blocks} "
                               "encoder blocks")
     emb = shapes.get("lm.backbone.embedding.weight")
@@ -127,7 +134,7 @@ def check_config_against_weights(cfg: SAMConfig, shapes: dict[str, TensorInfo], 
             raise CheckpointError(f"{source}: {where} lm.vocab_size {cfg.lm.vocab_size} (padded to "
                                   f"{cfg.lm.padded_vocab_size}), but the weights' embedding has {emb.shape[0]} rows")
     proj = shapes.get("encoder.local_encoder.proj.weight")
-    if proj is not None and proj.dim() >= 1 and proj.shape[0] != cfg.encoder.embed_dim:
+    if eat and proj is not None and proj.dim() >= 1 and proj.shape[0] != cfg.encoder.embed_dim:
         raise CheckpointError(f"{source}: {where} encoder.embed_dim {cfg.encoder.embed_dim}, but the weights' "
                               f"patch embedding is {proj.shape[0]} wide")
 

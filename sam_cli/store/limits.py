@@ -45,6 +45,25 @@ ENCODER_FIELDS: dict[str, tuple] = {
     "target_length": ("int", 1, MAX_WINDOW_FRAMES),
     "model_variant": ("str",),
 }
+AUDIO_MAMBA_FIELDS: dict[str, tuple] = {  # encoder.type "audio_mamba" (models/audio_mamba.py)
+    "type": ("str",),
+    "dims": ("ints", 1, MAX_DIM),
+    "depths": ("ints", 0, MAX_LAYERS),
+    "patch_size": ("int", 1, MAX_MEL_BINS),
+    "in_chans": ("int", 1, 16),
+    "mel_bins": ("int", 1, MAX_MEL_BINS),
+    "directions": ("int", 1, 4),
+    "d_state": ("int", 1, MAX_DIM),
+    "d_conv": ("int", 1, 64),
+    "expand": ("int", 1, 16),
+    "headdim": ("int", 1, MAX_DIM),
+    "chunk_size": ("int", 1, MAX_DIM),
+    "mlp_ratio": ("num", -1.0, 64.0),
+    "norm_eps": _EPS,
+    "num_classes": ("int", 0, MAX_VOCAB),
+    "target_length": ("int", 1, MAX_WINDOW_FRAMES),
+}
+MAX_STAGES = 8
 LM_FIELDS: dict[str, tuple] = {
     "d_model": ("int", 1, MAX_DIM),
     "n_layer": ("int", 1, MAX_LAYERS),
@@ -99,7 +118,9 @@ def check_sam_dict(raw: dict[str, Any], source: str) -> None:
     check_fields(raw, SAM_FIELDS, source)
     if "lm" not in raw:
         raise CheckpointError(f"{source}: no 'lm' section")
-    check_fields(raw.get("encoder", {}), ENCODER_FIELDS, source, "encoder.")
+    encoder = raw.get("encoder", {})
+    audio_mamba = isinstance(encoder, dict) and encoder.get("type", "eat") == "audio_mamba"
+    check_fields(encoder, AUDIO_MAMBA_FIELDS if audio_mamba else ENCODER_FIELDS, source, "encoder.")
     check_fields(raw["lm"], LM_FIELDS, source, "lm.")
     check_fields(raw.get("connector", {}), CONNECTOR_FIELDS, source, "connector.")
     for key in ("d_model", "n_layer"):
@@ -116,7 +137,13 @@ def check_lm_sizes(cfg: Any, source: str, prefix: str = "") -> None:
 
 
 def check_encoder_sizes(cfg: Any, source: str, prefix: str = "") -> None:
-    """A parsed EATConfig: every field in range, and its MLP width."""
+    """A parsed EATConfig (or AudioMambaConfig): every field in range, and its MLP width."""
+    if getattr(cfg, "type", "eat") == "audio_mamba":
+        check_fields({k: getattr(cfg, k) for k in AUDIO_MAMBA_FIELDS}, AUDIO_MAMBA_FIELDS, source, prefix)
+        if sum(cfg.depths) > MAX_LAYERS or max(cfg.dims) * max(cfg.mlp_ratio, cfg.expand) > 4 * MAX_DIM:
+            raise CheckpointError(f"{source}: {prefix}depths or {prefix}dims are over the limits ({MAX_LAYERS} blocks, "
+                                  f"widths up to {4 * MAX_DIM})")
+        return
     check_fields({k: getattr(cfg, k) for k in ENCODER_FIELDS}, ENCODER_FIELDS, source, prefix)
     if not 1 <= cfg.mlp_dim <= 4 * MAX_DIM:
         raise CheckpointError(f"{source}: {prefix}mlp_ratio x {prefix}embed_dim = {cfg.mlp_dim} is out of range "
@@ -155,6 +182,10 @@ def _problem(value: Any, rule: tuple) -> str | None:
             return "must be a list of strings"
         return None if len(value) <= MAX_LABELS else f"has {len(value)} entries, over the limit {MAX_LABELS}"
     lo, hi = rule[1], rule[2]
+    if kind == "ints":  # a short list of integers (Audio Mamba's stages)
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_STAGES:
+            return f"must be a list of 1 to {MAX_STAGES} integers, not {_kind(value)}"
+        return next((p for p in (_problem(v, ("int", lo, hi)) for v in value) if p), None)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be an integer, not {_kind(value)}"

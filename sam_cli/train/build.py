@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sam_cli.models.audio_mamba import ENCODER_TYPE as AUDIO_MAMBA, AudioMambaConfig
 from sam_cli.models.connector import Connector, ConnectorConfig
 from sam_cli.models.encoder import EATConfig
 from sam_cli.errors import CheckpointError
@@ -23,7 +24,7 @@ from sam_cli.models.lora import apply_lora, lora_layers, remove_lora
 from sam_cli.models.mamba2 import Mamba2Config
 from sam_cli.models.sam import SAM, SAMConfig
 from sam_cli.models.tokenizer import Tokenizer
-from sam_cli.train.config import ConfigError, StagePlan, TrainConfig
+from sam_cli.train.config import ConfigError, ScratchModel, StagePlan, TrainConfig
 
 DEFAULT_LORA_RANK = 8  # the paper's r = 8 models; r = 256 for its best ones
 
@@ -126,9 +127,7 @@ def from_scratch(cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
     target_length = cfg.target_length or 1024
     try:
         sam_cfg = SAMConfig(
-            encoder=EATConfig(embed_dim=m.encoder_dim, depth=m.encoder_depth, num_heads=m.encoder_heads,
-                              num_classes=0, model_variant="pretrain", max_length=target_length // 16,
-                              target_length=target_length),
+            encoder=scratch_encoder(m, target_length),
             lm=Mamba2Config(d_model=m.d_model, n_layer=m.n_layer, vocab_size=tokenizer.vocab_size, d_state=m.d_state,
                             headdim=m.headdim, chunk_size=m.chunk_size),
             connector=ConnectorConfig(kind=cfg.connector or "concat", hidden_dim=m.connector_hidden),
@@ -142,11 +141,27 @@ def from_scratch(cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
     return model
 
 
+def scratch_encoder(m: ScratchModel, target_length: int) -> EATConfig | AudioMambaConfig:
+    if m.encoder_type == "eat":
+        return EATConfig(embed_dim=m.encoder_dim, depth=m.encoder_depth, num_heads=m.encoder_heads, num_classes=0,
+                         model_variant="pretrain", max_length=target_length // 16, target_length=target_length)
+    if m.encoder_type != AUDIO_MAMBA:
+        raise ValueError(f"encoder_type must be 'eat' or {AUDIO_MAMBA!r}, not {m.encoder_type!r}")
+    depths = m.encoder_depths or [2, 2, 6, 2]
+    dims = m.encoder_dims or [m.encoder_dim >> (len(depths) - 1 - i) for i in range(len(depths))]
+    return AudioMambaConfig(dims=dims, depths=depths, headdim=16, target_length=target_length)
+
+
 def finish(model: SAM, cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
     """Settings every starting point shares: tokenizer, loss, prompt, clip length, gradient checkpointing."""
     model.tokenizer = tokenizer
     model.cfg.loss_on = cfg.loss_on
-    if cfg.target_length is not None:
+    if cfg.target_length is not None and isinstance(model.cfg.encoder, AudioMambaConfig):
+        if cfg.target_length % model.cfg.encoder.time_stride:  # no position table: any multiple of its stride
+            raise ConfigError(f"target_length {cfg.target_length} must be a multiple of the Audio Mamba encoder's "
+                              f"stride {model.cfg.encoder.time_stride}")
+        model.cfg.target_length = cfg.target_length
+    elif cfg.target_length is not None:
         rows = model.encoder.fixed_positional_encoder.positions.shape[1]
         if cfg.target_length // model.cfg.encoder.patch_size * model.cfg.encoder.num_bands > rows:
             raise ConfigError(f"target_length {cfg.target_length} is longer than the encoder's position table allows "

@@ -73,6 +73,9 @@ class ScratchModel:
     encoder_dim: int = 192
     encoder_depth: int = 4
     encoder_heads: int = 3
+    encoder_type: str = "eat"  # or "audio_mamba" (models/audio_mamba.py; encoder_dim is then its last width)
+    encoder_depths: list[int] | None = None  # audio_mamba: blocks per stage; None: [2, 2, 6, 2]
+    encoder_dims: list[int] | None = None  # audio_mamba: width per stage; None: encoder_dim halved per stage back
     connector_hidden: int | None = None  # None: the LM width
     vocab_size: int = 4096  # of the tokenizer trained on the data
 

@@ -271,6 +271,8 @@ class Trainer:
         if not taught:
             self.log("distillation: no stage of this run trains the encoder, so the teacher is not used")
             return
+        if getattr(model.cfg.encoder, "type", "eat") != "eat":  # the head pools the teacher to EAT's 16-frame steps
+            raise ConfigError("distill_teacher: distillation teaches the EAT encoder only, not an Audio Mamba one")
         folder = Path(cfg.distill_teacher).expanduser()
         if not (folder / "model.bin").is_file():
             raise ConfigError(f"distill_teacher {cfg.distill_teacher}: no model.bin there (a CTranslate2 Whisper "
