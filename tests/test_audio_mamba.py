@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 from conftest import CAPTIONS, tiny_config
 from helpers import out, sam
-from train_helpers import make_dataset, tiny_settings, train_in_process
+from train_helpers import make_dataset, one_thread, tiny_settings, train_in_process  # noqa: F401
 
 from sam_cli.accel import fast_audio_mamba
 from sam_cli.accel.select import why_not_fused_encoder
@@ -21,6 +21,9 @@ from sam_cli.models.encoder import EATConfig, EATEncoder
 from sam_cli.models.sam import SAM, SAMConfig
 from sam_cli.models.ssd import ssd_chunked
 from sam_cli.store.checkpoint import load_checkpoint, read_config, save_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors on a shared 2-core machine
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 def tiny_encoder(directions: int = 4, **kw) -> AudioMambaConfig:
@@ -148,13 +151,14 @@ def test_every_command(am_dir, tmp_path):
     for args in (("describe", str(clip), "--max-tokens", "4", "--json"),
                  ("ask", str(clip), "Is there a dog?", "--choices", "yes,no"),
                  ("classify", str(clip), "--top", "3")):
-        p = sam(*args, model=am_dir)
+        p = sam(*args, model=am_dir, env=ONE_THREAD)
         assert p.returncode == 0, p.stderr.decode()
         outputs.append(out(p))
     assert len(json.loads(outputs[0])["segments"]) == 1
     assert "yes" in outputs[1] and "no" in outputs[1]
     assert len(outputs[2].splitlines()) == 3 and outputs[2].startswith("tag ")  # the encoder's own head
-    p = sam("batch", str(tmp_path), "--output", str(tmp_path / "out.jsonl"), "--max-tokens", "4", model=am_dir)
+    p = sam("batch", str(tmp_path), "--output", str(tmp_path / "out.jsonl"), "--max-tokens", "4", model=am_dir,
+            env=ONE_THREAD)
     assert p.returncode == 0, p.stderr.decode()
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and max(len(r["segments"]) for r in rows) == 2  # 12 s: two 10.24-s windows
@@ -176,7 +180,7 @@ def test_train_from_scratch_with_long_windows(tmp_path):
     assert not torch.equal(trained.encoder.patch_embed.weight, fresh.encoder.patch_embed.weight)
     clip = tmp_path / "long.wav"
     sf.write(clip, np.zeros(16000 * 20, dtype=np.float32), 16000)
-    p = sam("describe", str(clip), "--max-tokens", "2", "--json", model=run)
+    p = sam("describe", str(clip), "--max-tokens", "2", "--json", model=run, env=ONE_THREAD)
     assert p.returncode == 0, p.stderr.decode()
     segs = json.loads(out(p))["segments"]
     assert [round(s["end"], 2) for s in segs] == [15.36, 20.0]
