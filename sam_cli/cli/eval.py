@@ -155,8 +155,9 @@ def _predict_and_score(s, ds, methods, encoder, output: Path, *, prompt, samples
     if shard is not None:
         files = shard_files(pred_path, shard[1])
         if not meet(shard):
-            s.log(f"shard {shard[0]} of {shard[1]} done; when all are, score them together: sam eval {ds.task} ... "
-                  f"--predictions {' '.join(str(f) for f in files)}")
+            together = " ".join(f"--predictions {f}" for f in files)
+            s.log(f"shard {shard[0]} of {shard[1]} done; when all are, score them together: "
+                  f"sam eval {ds.task} ... {together}")
             return
         if shard[0] != 0:
             return

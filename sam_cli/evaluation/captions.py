@@ -28,11 +28,12 @@ CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar
 
 
 def _coco():
-    try:
-        import pycocoevalcap
-    except ImportError:
-        raise UsageError(f"caption metrics need pycocoevalcap: {EVAL_EXTRA}") from None
-    return Path(pycocoevalcap.__file__).parent
+    import importlib.util
+
+    spec = importlib.util.find_spec("pycocoevalcap")  # a namespace package: no __init__.py, no __file__
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"caption metrics need pycocoevalcap: {EVAL_EXTRA}")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def java_works() -> bool:
