@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import REPO, assert_clean_error, err, sam
+from helpers import REPO, assert_clean_error, sam
 
 pytest.importorskip("sklearn")
 pytest.importorskip("pycocoevalcap.bleu.bleu")

@@ -11,8 +11,22 @@ from typing import Annotated, Optional
 import typer
 
 from sam_cli.cli.common import (
-    DeviceOpt, DtypeOpt, MaxTokOpt, ModelOpt, PruneByOpt, PruneOpt, SeedOpt, StatsOpt, _apply, app, decode_options, err_console,
-    handle_errors, load, model_name, print_stats,
+    DeviceOpt,
+    DtypeOpt,
+    MaxTokOpt,
+    ModelOpt,
+    PruneByOpt,
+    PruneOpt,
+    SeedOpt,
+    StatsOpt,
+    _apply,
+    app,
+    decode_options,
+    err_console,
+    handle_errors,
+    load,
+    model_name,
+    print_stats,
 )
 from sam_cli.errors import UsageError
 
@@ -112,7 +126,8 @@ def eval_(
         from sam_cli.evaluation.run import load_rows
 
         _, rows = load_rows(predictions)
-        _report(s, ds, rows, methods, encoder, samples, no_java, output, {"predictions": [str(p) for p in predictions]})
+        extra = {"predictions": [str(p) for p in predictions]}
+        _report(s, ds, rows, methods, encoder, samples, no_java, output, extra)
         return
     _predict_and_score(s, ds, methods, encoder, output, prompt=prompt, samples=samples, temperature=temperature,
                        seed=seed, no_java=no_java, retry_errors=retry_errors, batch_size=batch_size,
@@ -140,6 +155,8 @@ def _predict_and_score(s, ds, methods, encoder, output: Path, *, prompt, samples
     opts = decode_options(s, max_tokens, temperature if samples > 1 else 0.0, 0, 1.0, seed)
     header = {"task": ds.task, "model": model_name(s), "prompt": prompt, "max_tokens": max_tokens,
               "samples": samples, "temperature": opts.temperature, "seed": seed}
+    if s.prune_tokens is not None or s.prune_by is not None:  # pruning changes the answers: a run of its own
+        header.update(prune_tokens=s.prune_tokens, prune_by=s.prune_by)
     model, load_s = load(s)
     timings, t0 = Timings(), time.perf_counter()
     progress = None if s.quiet else _Progress()

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from sam_cli.batch.ledger import locked, real_output, write_error
 from sam_cli.errors import SamError, UsageError
@@ -130,8 +130,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def merged_rows(paths: list[Path]) -> Iterator[tuple[dict | None, dict[str, dict]]]:
-    for p in paths:
-        yield read_predictions(p)

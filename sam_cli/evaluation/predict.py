@@ -59,8 +59,8 @@ class Predictor:
         self.audio_seconds = 0.0
 
     def pending(self, items: list[Item]) -> list[Item]:
-        return [it for it in items
-                if it.id not in self.ledger.rows or not is_done(self.ledger.rows[it.id], self.fields, self.retry_errors)]
+        rows = self.ledger.rows
+        return [it for it in items if it.id not in rows or not is_done(rows[it.id], self.fields, self.retry_errors)]
 
     def run(self, items: list[Item]) -> int:
         """Predict every pending clip of `items`, writing its row as it is done; -> clips predicted."""

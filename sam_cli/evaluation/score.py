@@ -82,8 +82,8 @@ def score(ds: Dataset, rows: dict[str, dict], methods: tuple[str, ...], *, encod
                 out["methods"]["match"] = {"how": "generated answer, MMAU's string-match rule",
                                            **grouped_accuracy(correct, tasks, levels)}
             else:
-                correct = [max(rows[it.id]["choice_scores"], key=rows[it.id]["choice_scores"].get).strip() == it.answer.strip()
-                           for it in ok]
+                best = [max(rows[it.id]["choice_scores"], key=rows[it.id]["choice_scores"].get) for it in ok]
+                correct = [b.strip() == it.answer.strip() for b, it in zip(best, ok)]
                 out["methods"]["choices"] = {"how": "every choice scored by the language model (ask --choices)",
                                              **grouped_accuracy(correct, tasks, levels)}
     return out
