@@ -24,8 +24,12 @@ def _pyplot():
 
 
 def _label(result: dict) -> str:
+    """A folder by its name (a run's export, RUN/model, by "RUN/model"); Hub ids and bundled names as given."""
     name = result["model"].rstrip("/")
-    return name.rsplit("/", 1)[-1] if "/" in name and Path(name).exists() else name
+    if "/" not in name or not Path(name).exists():
+        return name
+    parts = Path(name).parts
+    return "/".join(parts[-2:]) if parts[-1] == "model" and len(parts) > 1 else parts[-1]
 
 
 def write_figures(results: list[dict], folder: Path, tau: float) -> list[Path]:
