@@ -1,4 +1,4 @@
-"""Audio Mamba encoder: a hierarchical state-space encoder over EAT's fbank (docs/design.md §16). No I/O here.
+"""Audio Mamba encoder: a hierarchical state-space encoder over EAT's fbank (docs/design.md §15). No I/O here.
 
 The design of Audio Mamba (Lin & Hu, arXiv 2405.13636: a VMamba backbone over an HTS-AT-style spectrogram
 patching) rebuilt from this project's Mamba-2 pieces (`sam_cli.models.ssd`):
