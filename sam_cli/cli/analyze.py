@@ -61,6 +61,10 @@ def analyze(
         s.log(f"taking the first {limit} of {len(files)} files (--limit)")
         files = files[:limit]
     names = _expand_models(models or [model_name(s)])
+    from sam_cli.store.hub import resolve_model
+
+    for name in names:  # a missing model fails before the others are analyzed, not after
+        resolve_model(name)
     if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"--output-dir {output_dir}: exists and is not a folder")
 
