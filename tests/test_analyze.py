@@ -190,6 +190,11 @@ def test_analyze_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     assert_clean_error(sam("analyze", str(tmp_path / "empty")), "no audio files", 2)
     assert_clean_error(sam("analyze", str(EXAMPLES / "dog_bark.wav"), "--tau", "1.5"), "--tau", 2)
+    from sam_cli.train.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError, match="analyze_data .*missing: no such file or folder"):
+        build_config({"scratch": True, "train_json": "x.json", "output": "run",
+                      "analyze_data": str(tmp_path / "missing")})
 
 
 def test_without_matplotlib_the_json_is_written_and_the_extra_named(tmp_path):
