@@ -53,7 +53,8 @@ class _RecordingStep(ReferenceStep):
 
 @torch.inference_mode()
 def probe(model: SAM, fbank: Tensor) -> Probe:
-    """fbank [b, 1, T, 128] -> the Probe of those windows. Encoder blocks that prune tokens give fewer rows."""
+    """fbank [b, 1, T, 128] -> the Probe of those windows. With token pruning on (models/pruning.py) the
+    encoder runs its own pruning path, and only E_a and the LM layers are seen."""
     tokens: dict[str, Tensor] = {}
     # EAT's blocks give [B, 1 + N, D] (CLS first); other encoders (models/audio_mamba.py) show only E_a here.
     blocks = model.encoder.blocks if isinstance(model.encoder, EATEncoder) else []
