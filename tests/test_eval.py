@@ -328,6 +328,10 @@ def test_a_cut_off_run_resumes_without_repeating_or_losing_a_clip(tmp_path):
     assert again["methods"] == full["methods"]
     # Other settings refuse rather than mix two runs' rows.
     one_line_error(cli("eval", "classify", str(data), "-o", str(out), "--prompt", "Other."), "other settings", 2)
+    from sam_cli.batch.ledger import locked
+
+    with locked(pred):  # another run holds it
+        one_line_error(cli("eval", "classify", str(data), "-o", str(out)), "another `sam eval` is writing it", 2)
 
 
 def test_ctrl_c_then_rerun(tmp_path):

@@ -157,10 +157,10 @@ def _predict_and_score(s, ds, methods, encoder, output: Path, *, prompt, samples
               "samples": samples, "temperature": opts.temperature, "seed": seed}
     if s.prune_tokens is not None or s.prune_by is not None:  # pruning changes the answers: a run of its own
         header.update(prune_tokens=s.prune_tokens, prune_by=s.prune_by)
-    model, load_s = load(s)
-    timings, t0 = Timings(), time.perf_counter()
-    progress = None if s.quiet else _Progress()
-    with PredictionLedger(mine, header) as ledger:
+    with PredictionLedger(mine, header) as ledger:  # a locked or mismatched file fails before the model loads
+        model, load_s = load(s)
+        timings, t0 = Timings(), time.perf_counter()
+        progress = None if s.quiet else _Progress()
         predictor = Predictor(model, ds, ledger, methods, prompt=prompt, opts=opts, samples=samples,
                               batch_size=batch_size, retry_errors=retry_errors, timings=timings, progress=progress)
         items = shard_items(ds.items, shard)

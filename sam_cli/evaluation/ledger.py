@@ -69,7 +69,10 @@ class PredictionLedger:
 
     def __enter__(self) -> PredictionLedger:
         self._lock = locked(self.path, self.shown)
-        self._lock.__enter__()
+        try:
+            self._lock.__enter__()
+        except UsageError as e:  # the shared lock's message names `sam batch`; here it is an eval
+            raise UsageError(str(e).replace("`sam batch`", "`sam eval`")) from None
         try:
             self._open()
         except BaseException:
