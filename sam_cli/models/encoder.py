@@ -311,7 +311,7 @@ class EATEncoder(nn.Module):
                 continue
             rank = None if stats is None else stats.gather(1, index)
             x, top, before = block.forward_pruned(x, prune.keep, prune.criterion, rank)
-            last = last.scatter(1, index[..., None].expand(-1, -1, d), before)  # kept ones are overwritten later
+            last = last.scatter(1, index[..., None].expand(-1, -1, d), before.to(last.dtype))  # kept: overwritten later
             index = index.gather(1, top)
         return x, index, last
 
