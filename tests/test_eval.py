@@ -134,10 +134,17 @@ def test_sentence_transformers_encoder_from_a_local_folder(tmp_path):
     st = pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed here")
     from sam_cli.evaluation.text_map import SentenceTransformerEncoder
 
+    try:  # sentence-transformers 6 moved its modules
+        from sentence_transformers.sentence_transformer.modules import Pooling, WordEmbeddings
+        from sentence_transformers.sentence_transformer.modules.tokenizer import WhitespaceTokenizer
+    except ImportError:
+        from sentence_transformers.models import Pooling, WordEmbeddings
+        from sentence_transformers.models.tokenizer import WhitespaceTokenizer
+
+    # A real sentence-transformers model, built and saved here: one-hot word vectors, mean pooling.
     words = ["sound", "of", "dog", "cow", "bells"]
-    (tmp_path / "vocab.txt").write_text("\n".join(words))
-    emb = st.models.WordEmbeddings(st.models.tokenizer.WhitespaceTokenizer(words), np.eye(len(words)).tolist())
-    model = st.SentenceTransformer(modules=[emb, st.models.Pooling(len(words))])
+    emb = WordEmbeddings(WhitespaceTokenizer(words), np.eye(len(words)))
+    model = st.SentenceTransformer(modules=[emb, Pooling(len(words))])
     model.save(str(tmp_path / "bow"))
     enc = SentenceTransformerEncoder(str(tmp_path / "bow"))
     sims = label_similarities(enc, ["dog", "bells"], ["cow", "dog", "bells"])
