@@ -11,6 +11,9 @@ mode; one untimed warm-up on clips up to 60 s, then the median of --repeats forw
 what the pass itself allocated at its peak (CUDA: torch.cuda.max_memory_allocated). The two encoders are
 measured alternately, length by length, so a busy machine slows both alike; the table gives their ratio.
 
+One thread by default: the Audio Mamba reference runs thousands of small ops a clip, and on a machine shared
+with other work two OpenMP threads spend most of their time waiting for each other (5-20x slower than one).
+
 EAT here is one window of the whole clip, its sin-cos position table made long enough: in `sam` EAT only
 ever sees 10.24-s windows (its table, and its training), so the long rows show what one EAT pass over a long
 clip would cost, which is what an Audio Mamba `sam describe` over long windows does cost.
@@ -42,7 +45,7 @@ if a["kind"] == "eat":
     enc = EATEncoder(EATConfig(embed_dim=256, depth=6, num_heads=4, num_classes=0, model_variant="pretrain",
                                max_length=max(64, frames // 16)))
 else:
-    enc = AudioMambaEncoder(AudioMambaConfig(dims=a["dims"], depths=a["depths"], headdim=16))
+    enc = AudioMambaEncoder(AudioMambaConfig(dims=a["dims"], depths=a["depths"]))
 dev = torch.device(a["device"])
 enc = enc.to(dev).eval()
 params = sum(p.numel() for p in enc.parameters())

@@ -23,6 +23,8 @@ from sam_cli.accel import kernels
 from sam_cli.models.audio_mamba import AudioMambaEncoder, CrossScanMixer, reorder, restore
 from sam_cli.models.mamba2 import MIXER_NORM_EPS
 
+FUSED_CHUNK = 128  # mamba_ssm's chunk scan wants 64-256; the reference's small chunk suits the CPU
+
 
 def fused_mix(mixer: CrossScanMixer, u: Tensor, grid: tuple[int, int]) -> Tensor:
     """As CrossScanMixer.forward(u, grid): u [b, T*F, d_model] time-major -> [b, T*F, d_model]."""
@@ -37,8 +39,8 @@ def fused_mix(mixer: CrossScanMixer, u: Tensor, grid: tuple[int, int]) -> Tensor
     dt_all = torch.cat([reorder(dt, d, grid) for d in range(k)], dim=-1)  # [b, l, k * h]
     dt_all = F.softplus(dt_all.float() + mixer.dt_bias.reshape(-1).float())
     A = -torch.exp(mixer.A_log.reshape(-1).float())
-    y, _ = kernels.ssd_chunked(x.reshape(b, l, k * h, c.headdim), dt_all, A, B, C, c.chunk_size,
-                               mixer.D.reshape(-1))
+    chunk = FUSED_CHUNK if x.is_cuda else c.chunk_size  # the result does not depend on it beyond rounding
+    y, _ = kernels.ssd_chunked(x.reshape(b, l, k * h, c.headdim), dt_all, A, B, C, chunk, mixer.D.reshape(-1))
     y = y.view(b, l, k, h, c.headdim)
     total = restore(y[:, :, 0], 0, grid)
     for d in range(1, k):

@@ -149,7 +149,8 @@ def scratch_encoder(m: ScratchModel, target_length: int) -> EATConfig | AudioMam
         raise ValueError(f"encoder_type must be 'eat' or {AUDIO_MAMBA!r}, not {m.encoder_type!r}")
     depths = m.encoder_depths or [2, 2, 6, 2]
     dims = m.encoder_dims or [m.encoder_dim >> (len(depths) - 1 - i) for i in range(len(depths))]
-    return AudioMambaConfig(dims=dims, depths=depths, headdim=16, target_length=target_length)
+    headdim = next(h for h in (64, 32, 16, 8, 4, 2, 1) if all(2 * d % h == 0 for d in dims))  # widest that fits
+    return AudioMambaConfig(dims=dims, depths=depths, headdim=headdim, target_length=target_length)
 
 
 def finish(model: SAM, cfg: TrainConfig, tokenizer: Tokenizer) -> SAM:
