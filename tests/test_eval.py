@@ -261,6 +261,14 @@ def test_plain_csv_with_tones_and_a_failed_clip(tmp_path):
     assert r["failed"] == 1 and r["scored"] == 3 and r["multi_label"] and r["labels"] == 3
     rows = [json.loads(l) for l in (tmp_path / "c.predictions.jsonl").read_text().splitlines()[1:]]
     assert [("error" in row) for row in rows] == [False, False, False, True]
+    # A longer label list: the clips are scored again for it (the failed one stays failed), not mixed.
+    (tmp_path / "labels.txt").write_text("tone\ndog\nanimal\nbird\n")
+    p = cli("eval", "classify", str(tmp_path / "data.csv"), "--labels", str(tmp_path / "labels.txt"),
+            "-o", str(tmp_path / "c.json"))
+    assert "3 clips predicted, 1 already done" in p.stderr, p.stderr
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "c.predictions.jsonl").read_text().splitlines()[1:])}
+    assert len(rows) == 4  # the last row of each clip counts (the file is compacted at the next run)
+    assert all(set(row["scores"]) == {"tone", "dog", "animal", "bird"} for row in rows.values() if "error" not in row)
 
 
 def test_audiocaps_and_clotho_captions(tmp_path):

@@ -59,8 +59,9 @@ class Predictor:
         self.audio_seconds = 0.0
 
     def pending(self, items: list[Item]) -> list[Item]:
-        rows = self.ledger.rows
-        return [it for it in items if it.id not in rows or not is_done(rows[it.id], self.fields, self.retry_errors)]
+        rows, labels = self.ledger.rows, set(self.ds.labels)
+        return [it for it in items if it.id not in rows or not is_done(rows[it.id], self.fields, self.retry_errors)
+                or not labels <= set(rows[it.id].get("scores", labels))]  # scored against another label list
 
     def run(self, items: list[Item]) -> int:
         """Predict every pending clip of `items`, writing its row as it is done; -> clips predicted."""
@@ -123,7 +124,7 @@ class Predictor:
         return [" ".join(texts[it.id]) for it in items]
 
     def _score(self, it: Item, row: dict) -> None:
-        if "scores" in self.fields and "scores" not in row:
+        if "scores" in self.fields and not set(self.ds.labels) <= set(row.get("scores", ())):
             prompt = self.prompt if self.prompt is not None else CLASSIFY_PROMPT
             ranked = classify(self.model, it.audio, list(self.ds.labels), top_k=len(self.ds.labels), prompt=prompt,
                               timings=self.timings, opts=self.opts)

@@ -11,8 +11,6 @@ Clips whose row is an error (unreadable audio) are left out of every metric and 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from sam_cli.errors import UsageError
@@ -48,7 +46,11 @@ def score(ds: Dataset, rows: dict[str, dict], methods: tuple[str, ...], *, encod
         truth = [it.labels for it in ok]
         for m in methods:
             if m == "sam":
-                scores = np.array([[rows[it.id]["scores"].get(l, -math.inf) for l in ds.labels] for it in ok])
+                short = next((it.id for it in ok if not set(ds.labels) <= set(rows[it.id]["scores"])), None)
+                if short is not None:
+                    raise UsageError(f"{where}: {short} was scored against another label list; rerun `sam eval` "
+                                     f"without --predictions to score the missing labels")
+                scores = np.array([[rows[it.id]["scores"][l] for l in ds.labels] for it in ok])
                 out["methods"]["sam"] = {"how": "every label scored by the language model (classify --labels)",
                                          **classification_metrics(scores, truth, ds.labels, ds.multi_label)}
             else:
