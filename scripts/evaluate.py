@@ -375,7 +375,7 @@ def print_table(res: dict[str, Any], title: str, file=None) -> None:
 
 def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dict[str, str]],
             scene_list: list[dict[str, Any]], device: str | None, tasks: tuple[str, ...],
-            save: Path | None = None, state_dtype: str | None = None) -> dict[str, str]:
+            save: Path | None = None, state_dtype: str | None = None, prune: dict | None = None) -> dict[str, str]:
     # Deferred: scoring saved predictions needs neither torch nor the package. The repository root goes on
     # the path so that the script also runs from a checkout where sam_cli is not installed.
     sys.path.append(str(Path(__file__).resolve().parent.parent))
@@ -384,6 +384,10 @@ def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dic
     from sam_cli.decoding.options import DecodeOptions
 
     model = sam_cli.load_model(model_path, device=device)
+    if prune:  # --prune-tokens / --prune-by: TopK token pruning in the encoder (docs/design.md §4a)
+        import dataclasses
+
+        model.cfg.prune = dataclasses.replace(model.cfg.prune, **prune)
     kw = {} if state_dtype is None else {"opts": DecodeOptions(state_dtype=state_dtype)}
     by_scene: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in records:
@@ -432,12 +436,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", help="cpu, cuda, ... (default: cuda when there is one)")
     ap.add_argument("--state-dtype", choices=["fp32", "model"],
                     help="the recurrent state of GPU decoding (default: sam's default)")
+    ap.add_argument("--prune-tokens", type=float, metavar="RATE",
+                    help="TopK token pruning: share of the encoder's tokens dropped at each pruning block, [0, 1)")
+    ap.add_argument("--prune-by", choices=["attention", "mean-attention", "intensity", "variation"],
+                    help="what ranks the tokens for --prune-tokens (default: the model's, attention)")
     ap.add_argument("--out", help="write the metrics as JSON here")
     ap.add_argument("--save-predictions", help="write the model's answers as JSON lines here")
     ap.add_argument("--predictions", help="score these saved predictions instead of running a model")
     args = ap.parse_args(argv)
     if not args.model and not args.predictions:
         ap.error("give --model (or --predictions)")
+    if args.prune_tokens is not None and not 0.0 <= args.prune_tokens < 1.0:
+        ap.error("--prune-tokens: give a share from 0 to below 1")
+    prune = {k: v for k, v in (("rate", args.prune_tokens), ("criterion", args.prune_by)) if v is not None}
 
     data = Path(args.data)
     meta = json.loads((data / "scenes_meta.json").read_text())
@@ -450,9 +461,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.predictions:
         preds = load_predictions(Path(args.predictions))
     else:
+        t0 = time.perf_counter()
         preds = predict(args.model, data, meta, records, scene_list, args.device, SCORED_TASKS,
-                        Path(args.save_predictions) if args.save_predictions else None, args.state_dtype)
+                        Path(args.save_predictions) if args.save_predictions else None, args.state_dtype, prune)
+        seconds = time.perf_counter() - t0
+        print(f"{len(scene_list)} clips in {seconds:.1f} s ({seconds / max(1, len(scene_list)):.2f} s a clip, "
+              f"caption and questions, model load included)", file=sys.stderr)
     res = score(meta, records, preds, [s["id"] for s in scene_list])
+    if prune:
+        res.update(prune=prune)
     res.update(split=args.split, model=args.model, data=str(data))
     what = "held-out recordings" if args.split == "eval" else "training recordings, new scenes"
     unit = "windows of clips" if meta.get("mode") == "clips" else "scenes"
