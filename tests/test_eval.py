@@ -221,11 +221,14 @@ def test_esc50_end_to_end_then_rescored_without_a_model(tmp_path):
     rows = (tmp_path / "r.predictions.jsonl").read_text().splitlines()
     assert len(rows) == 5 and json.loads(rows[0])["sam_eval"]["task"] == "esc50"
     assert {json.loads(l)["id"] for l in rows[1:]} == {"1-dog.wav", "1-cow.wav", "2-bell.wav", "2-dog.wav"}
-    # The saved predictions alone give the same numbers: no model is loaded (a model that does not exist).
+    # The saved predictions alone give the same numbers: no model is loaded (a model that does not exist),
+    # and the audio need not be there.
+    shutil.rmtree(data / "audio")
     again = results(cli("eval", "esc50", str(data), "--predictions", str(tmp_path / "r.predictions.jsonl"),
                         "-o", str(tmp_path / "r2.json"), model=tmp_path / "no-such-model"))
     assert again["methods"] == r["methods"]
-    fold = results(cli("eval", "esc50", str(data), "--fold", "2", "-o", str(tmp_path / "f.json")))
+    fold = results(cli("eval", "esc50", str(data), "--fold", "2", "-o", str(tmp_path / "f.json"),
+                       "--predictions", str(tmp_path / "r.predictions.jsonl")))
     assert fold["clips"] == 2
 
 

@@ -109,7 +109,8 @@ def eval_(
         raise UsageError("--samples needs --temperature above 0 (greedy captions would all be the same)")
     if samples > 1 and task not in ("audiocaps", "clotho"):
         raise UsageError("--samples is for captions (audiocaps, clotho)")
-    ds = read_dataset(task, data, labels=labels, audio_dir=audio_dir, fold=fold, skip_missing=skip_missing)
+    ds = read_dataset(task, data, labels=labels, audio_dir=audio_dir, fold=fold, skip_missing=skip_missing,
+                      need_audio=not predictions)
     if ds.missing:
         s.log(f"note: {ds.missing} clips have no audio file and are left out")
     methods = _methods(ds.kind, method)

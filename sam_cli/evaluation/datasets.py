@@ -270,8 +270,9 @@ def read_mmau(path: Path, audio_dir: Path) -> list[Item]:
 
 
 def read_dataset(task: str, data: Path, *, labels: Path | None = None, audio_dir: Path | None = None,
-                 fold: int | None = None, skip_missing: bool = False) -> Dataset:
-    """The dataset of `task` at `data` (see the module's docstring for each layout)."""
+                 fold: int | None = None, skip_missing: bool = False, need_audio: bool = True) -> Dataset:
+    """The dataset of `task` at `data` (see the module's docstring for each layout). need_audio=False (scoring
+    saved predictions): the audio files need not be there."""
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if not data.exists():
@@ -303,6 +304,8 @@ def read_dataset(task: str, data: Path, *, labels: Path | None = None, audio_dir
         raise UsageError(f"{data}: no clips")
     if len({it.id for it in items}) != len(items):
         raise UsageError(f"{data}: a clip is listed twice")
-    items, missing = _check_audio(items, skip_missing, data)
+    missing = 0
+    if need_audio:
+        items, missing = _check_audio(items, skip_missing, data)
     multi = task == "audioset" or any(len(it.labels) > 1 for it in items)
     return Dataset(task, items, vocab, multi, missing)
