@@ -134,7 +134,8 @@ def test_checkpoint_round_trip_and_limits(am_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     for field, value, words in (("dims", "wide", "list of 1 to 8"), ("depths", [1, 10**6], "out of range"),
-                                ("directions", 3, "directions")):
+                                ("directions", 3, "directions"), ("mlp_ratio", -0.5, "mlp_ratio"),
+                                ("type", "conformer", "encoder.type")):
         cfg = json.loads(json.dumps(raw))
         cfg["encoder"][field] = value
         (bad / "config.json").write_text(json.dumps(cfg))

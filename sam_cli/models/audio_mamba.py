@@ -64,6 +64,8 @@ class AudioMambaConfig:
             raise ValueError(f"type must be {ENCODER_TYPE!r}, not {self.type!r}")
         if not 1 <= len(self.dims) <= 8 or len(self.dims) != len(self.depths):
             raise ValueError(f"dims {self.dims} and depths {self.depths} must list 1 to 8 stages each")
+        if self.mlp_ratio < 0 or min(self.patch_size, self.d_state, self.d_conv, self.chunk_size, self.expand) < 1:
+            raise ValueError("mlp_ratio must be >= 0 and patch_size, d_state, d_conv, chunk_size, expand >= 1")
         if self.directions not in DIRECTIONS:
             raise ValueError(f"directions must be one of {DIRECTIONS}, not {self.directions}")
         for d in self.dims:

@@ -119,7 +119,10 @@ def check_sam_dict(raw: dict[str, Any], source: str) -> None:
     if "lm" not in raw:
         raise CheckpointError(f"{source}: no 'lm' section")
     encoder = raw.get("encoder", {})
-    audio_mamba = isinstance(encoder, dict) and encoder.get("type", "eat") == "audio_mamba"
+    kind = encoder.get("type", "eat") if isinstance(encoder, dict) else "eat"
+    if kind not in ("eat", "audio_mamba"):
+        raise CheckpointError(f"{source}: encoder.type {_kind(kind)} is not one sam knows ('eat', 'audio_mamba')")
+    audio_mamba = kind == "audio_mamba"
     check_fields(encoder, AUDIO_MAMBA_FIELDS if audio_mamba else ENCODER_FIELDS, source, "encoder.")
     check_fields(raw["lm"], LM_FIELDS, source, "lm.")
     check_fields(raw.get("connector", {}), CONNECTOR_FIELDS, source, "connector.")
