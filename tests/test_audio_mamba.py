@@ -115,6 +115,25 @@ def test_fused_kernels_match_reference_on_cuda(dtype):
     assert (fast - ref).abs().max().item() < tol * ref.abs().max().item()
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_commands_take_the_fused_encoder_on_cuda():
+    from sam_cli.accel import kernels
+    from sam_cli.accel.select import encode_fn
+
+    if not kernels.available():
+        pytest.skip(f"GPU kernels unavailable: {kernels.why_unavailable()}")
+    model = tiny_am_sam(dims=[64, 128], headdim=32).cuda()
+    assert why_not_fused_encoder(model) is None
+    feats = torch.randn(3, 1, 1024, 128, device="cuda")
+    with torch.inference_mode():
+        ref_embeds, ref_tokens = model.encode_audio(feats)
+        for _ in range(3):  # eager, then captured into a CUDA graph, then replayed
+            embeds, tokens, _ = encode_fn(model)(feats)
+            assert (tokens - ref_tokens).abs().max().item() < 1e-3 * ref_tokens.abs().max().item()
+            assert (embeds - ref_embeds).abs().max().item() < 1e-3 * ref_embeds.abs().max().item()
+
+
 def test_checkpoint_round_trip_and_limits(am_dir, tmp_path):
     raw = json.loads((am_dir / "config.json").read_text())
     assert raw["encoder"]["type"] == "audio_mamba" and raw["encoder"]["dims"] == [16, 32]
