@@ -81,8 +81,15 @@ def caption_metrics(references: dict[str, list[str]], predictions: dict[str, str
                          "PTB tokenizer")
     elif not java:
         notes.append("--no-java: METEOR and SPICE skipped; captions tokenized in Python, not by the PTB tokenizer")
-    gts = _tokenize(references, java)
-    res = _tokenize({k: [v] for k, v in predictions.items()}, java)
+    try:
+        gts = _tokenize(references, java)
+        res = _tokenize({k: [v] for k, v in predictions.items()}, java)
+    except Exception as e:  # noqa: BLE001  e.g. its package folder is read-only (it writes a temp file there)
+        if not java:
+            raise
+        notes.append(f"the Java PTB tokenizer failed ({type(e).__name__}: {e}); captions tokenized in Python")
+        gts = _tokenize(references, False)
+        res = _tokenize({k: [v] for k, v in predictions.items()}, False)
     out: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     for n, b in enumerate(bleu, 1):
