@@ -90,6 +90,8 @@ def eval_(
     retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Redo clips whose audio failed last "
                                                "time.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips per model batch.")] = 8,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Audio decoding threads (the next batch's "
+                                         "clips are decoded while the model runs).")] = 2,
     max_tokens: MaxTokOpt = 96,
     model: ModelOpt = None,
     device: DeviceOpt = None,
@@ -132,11 +134,11 @@ def eval_(
         return
     _predict_and_score(s, ds, methods, encoder, output, prompt=prompt, samples=samples, temperature=temperature,
                        seed=seed, no_java=no_java, retry_errors=retry_errors, batch_size=batch_size,
-                       max_tokens=max_tokens)
+                       workers=workers, max_tokens=max_tokens)
 
 
 def _predict_and_score(s, ds, methods, encoder, output: Path, *, prompt, samples, temperature, seed, no_java,
-                       retry_errors, batch_size, max_tokens) -> None:
+                       retry_errors, batch_size, workers, max_tokens) -> None:
     from sam_cli.batch.files import shard_from_env, shard_output
     from sam_cli.decoding.options import Timings
     from sam_cli.evaluation.ledger import PredictionLedger
@@ -163,7 +165,8 @@ def _predict_and_score(s, ds, methods, encoder, output: Path, *, prompt, samples
         timings, t0 = Timings(), time.perf_counter()
         progress = None if s.quiet else _Progress()
         predictor = Predictor(model, ds, ledger, methods, prompt=prompt, opts=opts, samples=samples,
-                              batch_size=batch_size, retry_errors=retry_errors, timings=timings, progress=progress)
+                              batch_size=batch_size, workers=workers, retry_errors=retry_errors, timings=timings,
+                              progress=progress)
         items = shard_items(ds.items, shard)
         done = predictor.run(items)
         rows = dict(ledger.rows)

@@ -4,13 +4,17 @@ Fields of a row: "text" (an answer generated greedily: LTU's classification, cap
 "texts" (captions sampled `samples` times, for LTU's averaging), "scores" (every label scored by the language
 model, as `sam classify --labels`), "choice_scores" (every choice scored, as `sam ask --choices`), or "error"
 (the audio could not be read). Generation is batched across clips (windows of `batch_size` clips per model
-call, each with its own prompt); scoring runs clip by clip, as the Python API's classify / choose do.
+call, each with its own prompt); scoring runs clip by clip, as the Python API's classify / choose do. A clip
+is decoded once, whole (benchmark clips are short; the limits of `audio.load_audio` hold).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable
+
+import torch
 
 from sam_cli import audio as A
 from sam_cli.decoding.generate import generate
@@ -49,11 +53,12 @@ def item_prompt(ds: Dataset, item: Item, model: SAM, prompt: str | None) -> str:
 class Predictor:
     def __init__(self, model: SAM, ds: Dataset, ledger: PredictionLedger, methods: tuple[str, ...], *,
                  prompt: str | None = None, opts: DecodeOptions | None = None, samples: int = 1,
-                 batch_size: int = 8, retry_errors: bool = False, timings: Timings | None = None,
-                 progress: ProgressFn | None = None):
+                 batch_size: int = 8, workers: int = 2, retry_errors: bool = False,
+                 timings: Timings | None = None, progress: ProgressFn | None = None):
         self.model, self.ds, self.ledger, self.methods = model, ds, ledger, methods
         self.prompt, self.opts, self.samples, self.batch_size = prompt, opts or DecodeOptions(), samples, batch_size
         self.retry_errors, self.timings, self.progress = retry_errors, timings or Timings(), progress
+        self.workers = max(1, workers)
         self.fields = fields_needed(ds.kind, methods, samples)
         self.failed = 0
         self.audio_seconds = 0.0
@@ -64,36 +69,58 @@ class Predictor:
                 or not labels <= set(rows[it.id].get("scores", labels))]  # scored against another label list
 
     def run(self, items: list[Item]) -> int:
-        """Predict every pending clip of `items`, writing its row as it is done; -> clips predicted."""
+        """Predict every pending clip of `items`, writing its row as it is done; -> clips predicted. The next
+        chunk's audio is decoded in background threads while the model works on this one (the decoders
+        release the GIL), as `sam batch` overlaps reading and the model."""
         todo = self.pending(items)
+        chunks = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         done = 0
         self._report(0, len(todo))
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start : start + self.batch_size]
-            for row in self._chunk(chunk):
-                self.ledger.write(row)
-                done += 1
-                self.failed += "error" in row
-            self._report(done, len(todo))
+        decoders, ahead = ThreadPoolExecutor(self.workers), ThreadPoolExecutor(1)
+        try:
+            loading = ahead.submit(self._load, decoders, chunks[0]) if chunks else None
+            for n, chunk in enumerate(chunks):
+                loaded = loading.result()
+                if n + 1 < len(chunks):
+                    loading = ahead.submit(self._load, decoders, chunks[n + 1])
+                for row in self._chunk(chunk, *loaded):
+                    self.ledger.write(row)
+                    done += 1
+                    self.failed += "error" in row
+                self._report(done, len(todo))
+        finally:  # Ctrl-C or an error: what is decoding is dropped (its clips are redone next time)
+            ahead.shutdown(wait=False, cancel_futures=True)
+            decoders.shutdown(wait=False, cancel_futures=True)
         return done
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
 
-    def _chunk(self, chunk: list[Item]) -> list[dict]:
+    def _load(self, decoders: ThreadPoolExecutor, chunk: list[Item]) -> tuple[dict, dict]:
+        """(clip id -> waveform, clip id -> error message) for a chunk, decoded by the worker threads."""
+        def one(it: Item) -> torch.Tensor | str:
+            try:
+                wav = A.load_audio(it.audio)
+                return wav if wav.numel() else "no audio in the file"
+            except (SamError, OSError) as e:
+                return str(e)
+
+        out = dict(zip((it.id for it in chunk), decoders.map(one, chunk)))
+        return ({k: v for k, v in out.items() if not isinstance(v, str)},
+                {k: v for k, v in out.items() if isinstance(v, str)})
+
+    def _chunk(self, chunk: list[Item], audio: dict[str, torch.Tensor], errors: dict[str, str]) -> list[dict]:
         rows: dict[str, dict] = {}
         wins: dict[str, list[A.AudioWindow]] = {}
         for it in chunk:
+            if it.id in errors:
+                rows[it.id] = {"id": it.id, "file": str(it.audio), "error": errors[it.id]}
+                continue
             old = self.ledger.rows.get(it.id, {})
             rows[it.id] = {k: v for k, v in old.items() if k != "error"} | {"id": it.id, "file": str(it.audio)}
-            try:
-                wins[it.id] = list(A.iter_windows(it.audio, window_seconds=self.model.cfg.window_seconds))
-                if not wins[it.id]:
-                    raise SamError("no audio in the file")
-                self.audio_seconds += wins[it.id][-1].end
-            except (SamError, OSError) as e:
-                rows[it.id] = {"id": it.id, "file": str(it.audio), "error": str(e)}
+            wins[it.id] = list(A.split_windows(audio[it.id], window_seconds=self.model.cfg.window_seconds))
+            self.audio_seconds += wins[it.id][-1].end
         ok = [it for it in chunk if "error" not in rows[it.id]]
         if "text" in self.fields and not all("text" in rows[it.id] for it in ok):
             for it, text in zip(ok, self._generate(ok, wins, self.opts)):
@@ -105,7 +132,7 @@ class Predictor:
                 rows[it.id]["texts"] = [r[n] for r in runs]
         for it in ok:
             try:
-                self._score(it, rows[it.id])
+                self._score(it, audio[it.id], rows[it.id])
             except SamError as e:
                 rows[it.id] = {"id": it.id, "file": str(it.audio), "error": str(e)}
         return [rows[it.id] for it in chunk]
@@ -123,14 +150,14 @@ class Predictor:
                 texts[it.id].append(self.model.tokenizer.decode(out).strip())
         return [" ".join(texts[it.id]) for it in items]
 
-    def _score(self, it: Item, row: dict) -> None:
+    def _score(self, it: Item, wav: torch.Tensor, row: dict) -> None:
         if "scores" in self.fields and not set(self.ds.labels) <= set(row.get("scores", ())):
             prompt = self.prompt if self.prompt is not None else CLASSIFY_PROMPT
-            ranked = classify(self.model, it.audio, list(self.ds.labels), top_k=len(self.ds.labels), prompt=prompt,
+            ranked = classify(self.model, wav, list(self.ds.labels), top_k=len(self.ds.labels), prompt=prompt,
                               timings=self.timings, opts=self.opts)
             row["scores"] = dict(ranked)
         if "choice_scores" in self.fields and "choice_scores" not in row:
             question = self.prompt.format(question=it.question, choices="; ".join(it.choices)) \
                 if self.prompt is not None else it.question
-            ranked = choose(self.model, it.audio, question, list(it.choices), timings=self.timings)
+            ranked = choose(self.model, wav, question, list(it.choices), timings=self.timings)
             row["choice_scores"] = dict(ranked)
