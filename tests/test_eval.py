@@ -237,16 +237,19 @@ def test_audioset_layout_multi_label(tmp_path):
     audio.mkdir()
     shutil.copy(EXAMPLES / "dog_bark.wav", audio / "YdogAAAAAAAA.wav")  # "Y" + an 11-character id
     shutil.copy(EXAMPLES / "cow_then_piano.wav", audio / "cowBBBBBBBB_30000.wav")
-    shutil.copy(EXAMPLES / "bell_then_woman.wav", audio / "bellCCCCCCC.flac" if False else audio / "bellCCCCCCC.wav")
+    shutil.copy(EXAMPLES / "bell_then_woman.wav", audio / "bellCCCCCCC.wav")
     (tmp_path / "labels.csv").write_text('index,mid,display_name\n0,/m/dog,Dog\n1,/m/cow,"Cattle, bovinae"\n'
                                          '2,/m/piano,Piano\n3,/m/bell,Church bell\n4,/m/speech,Speech\n')
     (tmp_path / "eval_segments.csv").write_text(
         "# Segments csv created Sun Mar  5 10:54:25 2017\n# num_ytids=3\n# YTID, start_seconds, end_seconds, "
         'positive_labels\ndogAAAAAAAA, 30.000, 40.000, "/m/dog"\ncowBBBBBBBB, 30.000, 40.000, "/m/cow,/m/piano"\n'
-        'bellCCCCCCC, 0.000, 10.000, "/m/bell,/m/speech"\n')
-    r = results(cli("eval", "audioset", str(tmp_path / "eval_segments.csv"), "--labels", str(tmp_path / "labels.csv"),
-                    "--audio-dir", str(audio), "-o", str(tmp_path / "a.json")))
+        'bellCCCCCCC, 0.000, 10.000, "/m/bell,/m/speech"\ngoneDDDDDDD, 0.000, 10.000, "/m/dog"\n')
+    args = ["eval", "audioset", str(tmp_path / "eval_segments.csv"), "--labels", str(tmp_path / "labels.csv"),
+            "--audio-dir", str(audio), "-o", str(tmp_path / "a.json")]
+    one_line_error(cli(*args), "1 of 4 clips have no audio file (e.g.", 2)  # a clip YouTube no longer has
+    r = results(cli(*args, "--skip-missing"))
     m = r["methods"]["sam"]
+    assert r["clips"] == 3 and r["clips_without_audio"] == 1
     assert r["multi_label"] and r["labels"] == 5 and "accuracy" not in m
     assert 0 < m["mAP"] <= 1 and m["classes_scored"] == 5 and (m["d_prime"] is None or m["d_prime"] > -10)
 
