@@ -440,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="TopK token pruning: share of the encoder's tokens dropped at each pruning block, [0, 1)")
     ap.add_argument("--prune-by", choices=["attention", "mean-attention", "intensity", "variation"],
                     help="what ranks the tokens for --prune-tokens (default: the model's, attention)")
+    ap.add_argument("--prune-fill", choices=["last", "zero"],
+                    help="what the concat connector reads at pruned positions (default: the model's, last)")
     ap.add_argument("--out", help="write the metrics as JSON here")
     ap.add_argument("--save-predictions", help="write the model's answers as JSON lines here")
     ap.add_argument("--predictions", help="score these saved predictions instead of running a model")
@@ -448,7 +450,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("give --model (or --predictions)")
     if args.prune_tokens is not None and not 0.0 <= args.prune_tokens < 1.0:
         ap.error("--prune-tokens: give a share from 0 to below 1")
-    prune = {k: v for k, v in (("rate", args.prune_tokens), ("criterion", args.prune_by)) if v is not None}
+    prune = {k: v for k, v in (("rate", args.prune_tokens), ("criterion", args.prune_by), ("fill", args.prune_fill))
+             if v is not None}
 
     data = Path(args.data)
     meta = json.loads((data / "scenes_meta.json").read_text())
