@@ -217,6 +217,11 @@ def test_bad_rates_are_one_line_errors(clip, value, message):
     assert_clean_error(sam("describe", str(clip), "--prune-tokens", value), message, 2)
 
 
+def test_server_mode_refuses_pruning(clip):
+    assert_clean_error(sam("describe", str(clip), "--server", "http://127.0.0.1:9", "--prune-tokens", "0.4"),
+                       "server's settings", 2)
+
+
 def test_bad_criterion_is_a_one_line_error(clip):
     assert_clean_error(sam("classify", str(clip), "--prune-tokens", "0.2", "--prune-by", "loudness"), "--prune-by", 2)
 

@@ -52,6 +52,9 @@ def run_remote(s: Settings, url: str, task: str, files: list[str], mic: float | 
 
     from sam_cli.serve.client import remote_record
 
+    if s.prune_tokens is not None or s.prune_by is not None:
+        raise UsageError("--prune-tokens and --prune-by are the server's settings with --server (start it with "
+                         "`sam --prune-tokens RATE serve`)")
     clips = collect_inputs(s, files, mic) if mic is not None else [Clip(f, f) for f in _remote_files(files)]
 
     def one(clip: Clip) -> tuple[dict, float]:
