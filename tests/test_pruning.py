@@ -242,3 +242,26 @@ def test_train_with_pruning_on(tmp_path, one_thread):  # noqa: F811
     for bad in ({"prune_tokens": 1.0}, {"prune_tokens": -0.5}, {"prune_by": "loud"}):
         with pytest.raises(ConfigError, match="prune"):
             build_config(tiny_settings(train_json=str(data), **bad))
+
+
+def test_cosine_ramp_of_the_rate(tmp_path, one_thread, monkeypatch):  # noqa: F811
+    from sam_cli.store.checkpoint import load_checkpoint
+    from sam_cli.train import prune_schedule
+    from sam_cli.train.config import ConfigError, build_config
+    from sam_cli.train.prune_schedule import ramped_rate
+
+    seen = []  # the rate each training step ran at (the real schedule, observed after it has set it)
+    real = prune_schedule.apply
+    monkeypatch.setattr(prune_schedule, "apply", lambda m, c, s, t: (real(m, c, s, t), seen.append(m.cfg.prune.rate)))
+
+    # span = min(ramp, total - 1): 0 at the start, half way at the middle, the target at the stage's last step
+    assert [round(ramped_rate(0.4, s, 4, 100), 6) for s in range(6)] == [0.0, 0.058579, 0.2, 0.341421, 0.4, 0.4]
+    assert [ramped_rate(0.4, s, 50, 4) for s in (0, 3)] == [0.0, 0.4]
+    assert ramped_rate(0.4, 0, 0, 4) == 0.4
+    data = make_dataset(tmp_path / "data")
+    export = train_in_process(tiny_settings(train_json=str(data), output=str(tmp_path / "run"), prune_tokens=0.5,
+                                            prune_ramp_steps=10))
+    assert [round(r, 4) for r in seen] == [0.0, 0.125, 0.375, 0.5]  # 4 steps: span 3
+    assert load_checkpoint(export).cfg.prune.rate == 0.5
+    with pytest.raises(ConfigError, match="needs prune_tokens"):
+        build_config(tiny_settings(train_json=str(data), prune_ramp_steps=3))

@@ -88,6 +88,9 @@ def train(
                                                 "of tokens dropped at each pruning block, 0 to <1; saved with the "
                                                 "model [the model's: off].")] = None,
     prune_by: Annotated[Str, typer.Option(help="attention, mean-attention, intensity or variation [attention].")] = None,
+    prune_ramp_steps: Annotated[Int, typer.Option(help="Raise the pruning rate from 0 to --prune-tokens along a "
+                                                  "cosine over this many steps of each stage (the paper's "
+                                                  "schedule) [0: at once].")] = None,
     num_workers: Annotated[Int, typer.Option(help="DataLoader workers decoding audio [4].")] = None,
     device: Annotated[Str, typer.Option(help="auto, cpu, cuda or cuda:N [auto].")] = None,
     output: Annotated[Str, typer.Option("--output", "-o", help="Run folder (checkpoints, metrics, model).")] = None,

@@ -129,6 +129,7 @@ class TrainConfig:
     # --- TopK token pruning in the EAT encoder (docs/design.md §4a); saved with the model, which then runs pruned ---
     prune_tokens: float | None = None  # share of tokens dropped at each pruning block, [0, 1); None: the model's
     prune_by: str | None = None  # attention | mean-attention | intensity | variation; None: the model's
+    prune_ramp_steps: int = 0  # steps of each stage over which the rate rises from 0 to prune_tokens (cosine)
     num_workers: int = 4  # DataLoader workers decoding audio (0: in the main process)
     group_by_length: bool = True
     device: str = "auto"
@@ -307,6 +308,10 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         raise bad(f"analyze_data {cfg.analyze_data}: no such file or folder")
     if cfg.prune_tokens is not None and not 0.0 <= cfg.prune_tokens < 1.0:
         raise bad(f"prune_tokens must be at least 0 and below 1, not {cfg.prune_tokens}")
+    if cfg.prune_ramp_steps < 0:
+        raise bad(f"prune_ramp_steps must not be negative, not {cfg.prune_ramp_steps}")
+    if cfg.prune_ramp_steps and cfg.prune_tokens is None:
+        raise bad("prune_ramp_steps needs prune_tokens (the rate it rises to)")
     if cfg.prune_by is not None and cfg.prune_by not in PRUNE_CRITERIA:
         raise bad(f"prune_by must be one of {', '.join(PRUNE_CRITERIA)}, not {cfg.prune_by!r}")
     if cfg.time_limit is not None and cfg.time_limit <= 0:

@@ -42,7 +42,7 @@ from sam_cli.errors import UsageError
 from sam_cli.models.lora import lora_layers, remove_lora
 from sam_cli.models.sam import IGNORE_INDEX, SAM
 from sam_cli.models.tokenizer import DESCRIBE_PROMPT, PROMPT_TEMPLATE, Tokenizer, format_prompt, train_tokenizer
-from sam_cli.train import build, distributed
+from sam_cli.train import build, distributed, prune_schedule
 from sam_cli.train.checkpoints import SKIPPED_FILE, STATE_VERSION, RunFolder, Saved, rng_state, set_rng_state
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig, plan_stage
 from sam_cli.train.data import (AudioTextDataset, Batch, Collate, DataError, Examples, Record, StepSampler,
@@ -367,6 +367,7 @@ class Trainer:
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(sampler.accumulation)]
             lr = plan.lr * lr_factor(step, plan.warmup_steps, total)
+            prune_schedule.apply(model, cfg, step, total)
             stats = self._step(net, optimizer, params, micro, lr, audio_tokens, distill)
             dt = time.perf_counter() - t0
             ema = dt if ema is None else 0.9 * ema + 0.1 * dt
