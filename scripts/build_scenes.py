@@ -904,7 +904,9 @@ def encode_decode(x: np.ndarray, codec: str, level: float) -> np.ndarray:
     fmt = {"mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS")}[codec]
     try:
         buf = io.BytesIO()
-        sf.write(buf, x.astype(np.float32), SR, format=fmt[0], subtype=fmt[1], compression_level=level)
+        # libsndfile 1.2's MP3 encoder refuses a level of exactly 1.0 (0.999 is its lowest bitrate already);
+        # without the clamp such clips fell back to ffmpeg, which the GPU machine does not have.
+        sf.write(buf, x.astype(np.float32), SR, format=fmt[0], subtype=fmt[1], compression_level=min(level, 0.999))
         buf.seek(0)
         y, _ = sf.read(buf, dtype="float32")
     except (RuntimeError, TypeError, ValueError):

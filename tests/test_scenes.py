@@ -423,6 +423,17 @@ def test_codecs_keep_length_and_alignment():
         assert len(y) == len(x) and np.argmax(np.abs(y)) == pytest.approx(SR + 200, abs=160)
 
 
+def test_mp3_at_the_lowest_bitrate_needs_no_ffmpeg(monkeypatch):
+    """A plan's codec level can be exactly 1.0, which libsndfile's MP3 encoder refuses: the clip fell back to
+    ffmpeg, and the build stopped on a machine without it (the GPU machine)."""
+    if not build.codec_available("mp3"):
+        pytest.skip("no MP3 encoder here")
+    monkeypatch.setenv("PATH", "")
+    x = (np.random.default_rng(0).standard_normal(SR) * 0.1).astype(np.float32)
+    y = build.encode_decode(x, "mp3", 1.0)
+    assert len(y) == len(x) and np.abs(y).max() > 0.05
+
+
 def test_pitch_and_time_stretch_keep_duration():
     t = np.arange(SR) / SR
     x = np.sin(2 * np.pi * 440 * t).astype(np.float32)
