@@ -184,20 +184,43 @@ def choose(model: SAM, audio: AudioInput, question: str, choices: list[str],
            timings: Timings | None = None) -> list[tuple[str, float]]:
     """Probability of each choice (softmax over their scores, averaged over windows), best first. A choice is
     scored as the whole answer (see spelling_scores)."""
-    choices = check_choices(choices, "--choices")
-    if len(choices) < 2:
-        raise UsageError("--choices needs at least two choices")
-    if len(set(choices)) != len(choices):
-        raise UsageError("--choices has the same choice twice")
+    choices = choice_list(choices)
     ids = prompt_ids(model, question)
-    total = torch.zeros(len(choices))
-    n = 0
+    per_window = []
     for w in windows(model, audio):
         audio_embeds, _ = encode_windows(model, [w], timings)
-        total += spelling_scores(model, audio_embeds, ids, choices, complete=True).softmax(dim=0)
-        n += 1
-    probs = (total / n).tolist()
+        per_window.append(spelling_scores(model, audio_embeds, ids, choices, complete=True).softmax(dim=0))
+    return ranked_choices(choices, per_window)
+
+
+def choice_list(choices: list[str], what: str = "--choices") -> list[str]:
+    """`check_choices`, and at least two, all different (a UsageError)."""
+    choices = check_choices(choices, what)
+    if len(choices) < 2:
+        raise UsageError(f"{what} needs at least two choices")
+    if len(set(choices)) != len(choices):
+        raise UsageError(f"{what} has the same choice twice")
+    return choices
+
+
+def window_mean(per_window: list[torch.Tensor], size: int) -> torch.Tensor:
+    """The mean of each window's probabilities, summed in window order (the server sums them so too)."""
+    total = torch.zeros(size)
+    for probs in per_window:
+        total += probs
+    return total / len(per_window)
+
+
+def ranked_choices(choices: list[str], per_window: list[torch.Tensor]) -> list[tuple[str, float]]:
+    """choose's answer from each window's softmax over the choices: best first."""
+    probs = window_mean(per_window, len(choices)).tolist()
     return sorted(zip(choices, probs), key=lambda cp: -cp[1])
+
+
+def top_scores(names: list[str], scores: torch.Tensor, top_k: int) -> list[tuple[str, float]]:
+    k = min(top_k, len(names))
+    top = torch.topk(scores, k)
+    return [(names[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
 @torch.inference_mode()
@@ -217,12 +240,11 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
         if not labels:
             raise UsageError("the label list is empty")
         ids = prompt_ids(model, prompt or CLASSIFY_PROMPT, "the prompt")
-        total, n = torch.zeros(len(labels)), 0
+        per_window = []
         for w in windows(model, audio):
             audio_embeds, _ = encode_windows(model, [w], timings)
-            total += label_scores(model, audio_embeds, ids, labels, timings, opts).softmax(dim=0)
-            n += 1
-        scores, names = total / n, labels
+            per_window.append(label_scores(model, audio_embeds, ids, labels, timings, opts).softmax(dim=0))
+        scores, names = window_mean(per_window, len(labels)), labels
     else:
         if not model.has_audio_head:
             return _written_tags(model, audio, prompt or CLASSIFY_PROMPT, top_k, timings, opts)
@@ -233,9 +255,7 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
             best = probs if best is None else torch.maximum(best, probs)
         scores = best
         names = model.cfg.labels or [f"class_{i}" for i in range(len(scores))]
-    k = min(top_k, len(names))
-    top = torch.topk(scores, k)
-    return [(names[i], float(v)) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+    return top_scores(names, scores, top_k)
 
 
 def _written_tags(model: SAM, audio: AudioInput, prompt: str, top_k: int, timings: Timings | None,

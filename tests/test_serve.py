@@ -250,6 +250,29 @@ def test_task_endpoints_return_the_cli_records(server, refs, clips):
     assert r.json() == refs["labels"][0]  # a server-side path under --allow-paths: the same file name too
 
 
+def test_scoring_and_generation_at_once_answer_as_the_cli(server, refs, clips):
+    """Scoring requests join the batch beside generation: every answer is still the CLI's."""
+    def one(kind: str):
+        if kind == "choices":
+            r = httpx.post(server.url + "/v1/ask", data={"path": str(clips["b"]), "question": QUESTION,
+                                                         "choices": "yes,no,maybe"}, timeout=180)
+            return r.json(), refs["choices"][0]
+        if kind == "labels":
+            r = httpx.post(server.url + "/v1/classify", data={"path": str(clips["d"]), "labels": "dog,rain,bell"},
+                           timeout=180)
+            return r.json(), refs["labels"][0]
+        r = httpx.post(server.url + "/v1/chat/completions", json=chat_body(clips[kind]), timeout=180)
+        return r.json()["choices"][0]["message"]["content"], _text(refs, "describe", kind)
+
+    admitted0 = metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total")
+    kinds = ["c", "choices", "labels", "a", "choices", "d", "labels", "b"]
+    with ThreadPoolExecutor(len(kinds)) as pool:
+        for kind, (got, expected) in zip(kinds, pool.map(one, kinds)):
+            assert got == expected, kind
+    admitted = metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total") - admitted0
+    assert admitted == 2 * 1 + 2 * 3 + 2 + 1 + 3 + 1  # the scoring requests' windows went through the batch
+
+
 def test_task_endpoint_errors(server, clips, tmp_path):
     r = httpx.post(server.url + "/v1/describe", data={"path": "/etc/passwd"})
     assert r.status_code == 403 and r.json()["error"]["type"] == "permission_error"

@@ -3,15 +3,22 @@ row's answer (greedy, the tiny model): each answer equals `tasks.iter_answers`, 
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import pytest
 import torch
 from conftest import build_tiny_model, tone
 
+from sam_cli.decoding.generate import generate
 from sam_cli.decoding.options import DecodeOptions
+from sam_cli.decoding.scoring import comma_slots, tag_list_options
+from sam_cli.models.tokenizer import CLASSIFY_PROMPT
 from sam_cli.serve.engine import Engine, GenJob, QueueFull
-from sam_cli.tasks import iter_answers, prompt_ids, windows
+from sam_cli.serve.score_jobs import ScoreJob
+from sam_cli.tasks import choose, classify, encode_windows, iter_answers, prompt_ids, windows
+
+QUESTION = "Is there a dog?"
 
 
 @pytest.fixture(scope="module")
@@ -86,5 +93,102 @@ def test_a_cancelled_job_leaves_and_the_queue_is_bounded(model):
         assert sink.done.wait(30) and sink.texts == expected
         assert not running_sink.done.is_set()  # the cancelled job never finished
         assert engine.batch_size == 0
+    finally:
+        engine.stop()
+
+
+# --- scoring in the batch, and how many windows join at one step ----------------------------------------------
+@pytest.fixture(scope="module")
+def comma_model():
+    """The tiny model made to write commas in its tag lists (a random one writes none), so that classify's
+    comma slots are scored too: the comma's tied embedding row copies that of the token it writes most, a bit
+    stronger."""
+    m = build_tiny_model()
+    ids = prompt_ids(m, CLASSIFY_PROMPT)
+    w = next(windows(m, torch.from_numpy(tone(2.0, freq=900.0))))
+    written = generate(m, encode_windows(m, [w])[0], [ids], tag_list_options(None))[0]
+    comma = next(i for i in range(m.tokenizer.vocab_size) if m.tokenizer.decode([i]) == ",")
+    with torch.no_grad():
+        weight = m.lm.lm_head.weight
+        weight[comma] = weight[collections.Counter(written).most_common(1)[0][0]] * 1.05
+    return m
+
+
+class Result:
+    def __init__(self):
+        self.value, self.done = None, threading.Event()
+
+    def __call__(self, event: tuple) -> None:
+        self.value = event
+        self.done.set()
+
+
+def _same_ranking(got: list, expected: list) -> None:
+    assert [n for n, _ in got] == [n for n, _ in expected]
+    assert [p for _, p in got] == pytest.approx([p for _, p in expected], abs=1e-5)  # batched float sums
+
+
+def test_scoring_shares_the_batch_with_generation_and_answers_as_the_cli(comma_model):
+    m = comma_model
+    labels, options = ["dog", "rain", "bell"], ["yes", "no", "maybe"]
+    ids = prompt_ids(m, CLASSIFY_PROMPT)
+    w = next(windows(m, torch.from_numpy(tone(3.0, freq=500.0))))
+    assert comma_slots(m, generate(m, encode_windows(m, [w])[0], [ids], tag_list_options(None))[0])
+    engine = Engine(m, max_batch=8, max_queue=32, max_admit=4)
+    engine.start()
+    try:
+        scoring = []  # the CLI's answers first: the batch below must run while these are scored
+        for seconds, freq, use_labels in [(3.0, 500.0, False), (12.0, 300.0, True), (23.0, 800.0, False),
+                                          (2.0, 900.0, True)]:
+            wav = torch.from_numpy(tone(seconds, freq=freq))
+            if use_labels:
+                expected = classify(m, wav, labels, 2)
+                job_ids, texts = ids, labels
+            else:
+                expected = choose(m, wav, QUESTION, options)
+                job_ids, texts = prompt_ids(m, QUESTION), options
+            sink = Result()
+            scoring.append((ScoreJob(m, list(windows(m, wav)), job_ids, texts, use_labels, sink, 2), sink, expected))
+        gen = [_job(m, 12.0, 600.0, QUESTION), _job(m, 2.0, 440.0, m.cfg.describe_prompt)]
+        long_job, long_sink, long_expected = _job(m, 30.0, 250.0, m.cfg.describe_prompt,
+                                                  DecodeOptions(max_new_tokens=300, loop_repeats=0))
+        engine.submit(long_job)
+        assert long_sink.first_token.wait(30)
+        steps0 = engine.steps_total
+        for job in [scoring[0][0], gen[0][0], scoring[1][0], scoring[2][0], gen[1][0], scoring[3][0]]:
+            engine.submit(job)
+        for job, sink, expected in scoring:
+            assert sink.done.wait(60) and sink.value[0] == "result", sink.value
+            _same_ranking(sink.value[1], expected)
+        assert engine.steps_total > steps0 and not long_sink.done.is_set()  # scored while the batch decoded
+        for job, sink, expected in [(long_job, long_sink, long_expected)] + gen:
+            assert sink.done.wait(60) and sink.error is None, sink.error
+            assert sink.texts == expected
+        assert engine.batch_size == 0 and engine.queued == 0
+    finally:
+        engine.stop()
+
+
+@pytest.mark.parametrize("max_admit", [1, 3])
+def test_max_admit_spreads_a_long_file_over_steps(model, max_admit):
+    engine = Engine(model, max_batch=8, max_queue=8, max_admit=max_admit)
+    engine.start()
+    try:
+        job, sink, expected = _job(model, 25.0, 500.0, QUESTION)  # 3 windows
+        assert len(job.windows) == 3
+        running, running_sink, _ = _job(model, 2.0, 250.0, model.cfg.describe_prompt,
+                                        DecodeOptions(max_new_tokens=300, loop_repeats=0), expect=False)
+        engine.submit(running)
+        assert running_sink.first_token.wait(30)
+        engine.submit(job)
+        assert sink.done.wait(60) and sink.texts == expected
+        assert not running_sink.done.is_set()  # the running row kept decoding meanwhile
+        later = list(engine.admissions)[1:]  # after the running job's own
+        if max_admit == 1:  # one window a boundary, one decode step of the running row between them
+            assert [n for _, n in later] == [1, 1, 1]
+            assert [s - later[0][0] for s, _ in later] == [0, 1, 2]
+        else:  # the windows of one answer side by side
+            assert [n for _, n in later] == [3]
+        assert engine.windows_admitted_total == 4
     finally:
         engine.stop()

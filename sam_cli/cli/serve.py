@@ -70,6 +70,8 @@ def serve(
                                       "said on stderr).")] = 8177,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most audio windows decoding together.")]
     = 32,
+    max_admit: Annotated[int, typer.Option("--max-admit", min=1, help="Most audio windows joining the batch "
+                                           "at one step (encoded while the running rows wait).")] = 8,
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Most requests waiting for room in the "
                                            "batch; more get 503 with Retry-After.")] = 256,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="SAM_API_KEY", help="Require "
@@ -105,7 +107,7 @@ def serve(
         raise UsageError(f"sam serve needs the server packages ({e.name} is missing): "
                          "pip install 'sam-cli[serve]'") from None
     model_, _ = load(s)
-    engine = Engine(model_, max_batch=max_batch, max_queue=max_queue)
+    engine = Engine(model_, max_batch=max_batch, max_queue=max_queue, max_admit=max_admit)
     engine.start()
     _warm_up(engine, model_)
     cfg = ServeConfig(model_name=model_name(s), api_key=api_key or None, allow_paths=roots,

@@ -41,24 +41,37 @@ def score_candidates(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], 
 def scores_after(model: SAM, runner: Runner, last: torch.Tensor, state: InferenceState, candidates: list[list[int]],
                  chunk: int = 64, complete: bool = True) -> torch.Tensor:
     """score_candidates from one prefilled row: `last` its next-token logits [1, V], `state` its state."""
+    return scores_after_rows(model, runner, last, state, [(0, candidates, complete)], chunk)[0]
+
+
+def scores_after_rows(model: SAM, runner: Runner, last: torch.Tensor, state: InferenceState,
+                      asks: list[tuple[int, list[list[int]], bool]], chunk: int = 64) -> list[torch.Tensor]:
+    """scores_after for several prefilled rows at once (the server's batch): `last` [R, V] and `state` (R rows);
+    asks[i] = (row, candidates, complete) -> the candidates' scores of each ask. Every candidate of every ask
+    continues from its row's state (index_select copies it), up to `chunk` candidates a forward."""
     eos = model.tokenizer.eos_id
     device = last.device
-    first_logp = F.log_softmax(last.float(), dim=-1)[0]
-    scores = []
-    for start in range(0, len(candidates), chunk):
-        group = [list(c) + [eos] if complete else list(c) for c in candidates[start : start + chunk]]
-        width = max(len(c) for c in group)
+    first_logp = F.log_softmax(last.float(), dim=-1)
+    pairs = [(a, row, list(c) + [eos] if complete else list(c), complete)
+             for a, (row, cands, complete) in enumerate(asks) for c in cands]
+    scores: list[list[float]] = [[] for _ in asks]
+    for start in range(0, len(pairs), chunk):
+        group = pairs[start : start + chunk]
+        width = max(len(c) for _, _, c, _ in group)
         ids = torch.full((len(group), width), eos, dtype=torch.long, device=device)
-        for i, c in enumerate(group):
+        for i, (_, _, c, _) in enumerate(group):
             ids[i, : len(c)] = torch.tensor(c)
-        logits = runner.forward(input_ids=ids[:, :-1], state=state.repeat_interleave(len(group))) if width > 1 else None
-        for i, c in enumerate(group):
-            total = first_logp[c[0]].item()
+        logits = None
+        if width > 1:
+            states = state.index_select([row for _, row, _, _ in group])
+            logits = runner.forward(input_ids=ids[:, :-1], state=states)
+        for i, (a, row, c, complete) in enumerate(group):
+            total = first_logp[row, c[0]].item()
             if len(c) > 1:
                 lp = F.log_softmax(logits[i, : len(c) - 1].float(), dim=-1)
                 total += lp.gather(-1, ids[i, 1 : len(c)].unsqueeze(-1)).sum().item()
-            scores.append(total / len(c) if complete else total)
-    return torch.tensor(scores)
+            scores[a].append(total / len(c) if complete else total)
+    return [torch.tensor(s) for s in scores]
 
 
 def answer_spelling(text: str, complete: bool) -> str:
@@ -83,15 +96,36 @@ def spelling_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], t
 def _spelling_scores_after(model: SAM, runner: Runner, last: torch.Tensor, state: InferenceState, texts: list[str],
                            complete: bool, lead: str = "") -> torch.Tensor:
     """spelling_scores from one prefilled row (`scores_after`)."""
+    forms = spelling_forms(model, texts, complete, lead)
+    return best_spelling(scores_after(model, runner, last, state, [f for fs in forms for f in fs], complete=complete),
+                         forms)
+
+
+def spelling_forms(model: SAM, texts: list[str], complete: bool, lead: str = "") -> list[list[list[int]]]:
+    """The token ids of each text's spellings (see spelling_scores), in order, without repeats."""
     forms = [list(dict.fromkeys(lead + f for f in (t, answer_spelling(t, complete), t[:1].lower() + t[1:])))
              for t in texts]
-    flat = [model.tokenizer.encode(f) for fs in forms for f in fs]
-    scores = scores_after(model, runner, last, state, flat, complete=complete)
+    return [[model.tokenizer.encode(f) for f in fs] for fs in forms]
+
+
+def best_spelling(scores: torch.Tensor, forms: list[list[list[int]]]) -> torch.Tensor:
+    """Each text's best score over its spellings: `scores` of the flattened `forms`."""
     best, i = [], 0
     for fs in forms:
         best.append(scores[i : i + len(fs)].max())
         i += len(fs)
     return torch.stack(best)
+
+
+def tag_list_options(opts: DecodeOptions | None) -> DecodeOptions:
+    """How label_scores writes the model's own tag list: greedy, 48 tokens (of `opts` only its state dtype and
+    loop rule are kept)."""
+    return replace(opts or DecodeOptions(), max_new_tokens=48, temperature=0.0, seed=None)
+
+
+def comma_slots(model: SAM, written: list[int]) -> list[list[int]]:
+    """The prefixes of a written tag list that end at a comma: the slots where a label may come next."""
+    return [written[: j + 1] for j, tok in enumerate(written) if model.tokenizer.decode([tok]).endswith(",")]
 
 
 def label_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], labels: list[str],
@@ -104,13 +138,11 @@ def label_scores(model: SAM, audio_embeds: torch.Tensor, prompt: list[int], labe
     runner = lm_runner(model.lm)
     last, state = prefill_batch(model, audio_embeds, [prompt], runner)
     best = _spelling_scores_after(model, runner, last, state, labels, complete=False)
-    # The tag list the model writes itself, greedy (opts: only its state dtype and loop rule are kept).
-    tags = replace(opts or DecodeOptions(), max_new_tokens=48, temperature=0.0, seed=None)
-    written = generate(model, audio_embeds, [prompt], tags, timings=timings)[0]
-    for j, tok in enumerate(written):
-        if model.tokenizer.decode([tok]).endswith(","):
-            ids = torch.tensor([written[: j + 1]], dtype=torch.long, device=last.device)
-            logits, slot = runner.forward(input_ids=ids, state=state, return_state=True, num_last_tokens=1)
-            best = torch.maximum(best, _spelling_scores_after(model, runner, logits[:, -1], slot, labels,
-                                                              complete=False, lead=" "))
+    # The tag list the model writes itself.
+    written = generate(model, audio_embeds, [prompt], tag_list_options(opts), timings=timings)[0]
+    for prefix in comma_slots(model, written):
+        ids = torch.tensor([prefix], dtype=torch.long, device=last.device)
+        logits, slot = runner.forward(input_ids=ids, state=state, return_state=True, num_last_tokens=1)
+        best = torch.maximum(best, _spelling_scores_after(model, runner, logits[:, -1], slot, labels,
+                                                          complete=False, lead=" "))
     return best

@@ -25,7 +25,8 @@ from sam_cli.serve.engine import Engine
 from sam_cli.serve.inputs import (float_field, int_field, prepare, read_body, task_audio, temp_audio, text_field,
                                   usage_error)
 from sam_cli.serve.metrics import Metrics
-from sam_cli.serve.waiting import call, collect, log, stream_events, submit
+from sam_cli.serve.score_jobs import ScoreJob
+from sam_cli.serve.waiting import call, collect, log, result_of, stream_events, submit
 
 ROUTES = ("/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/describe", "/v1/ask", "/v1/classify")
 
@@ -112,19 +113,23 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             choices = text_field(form, "choices")
             if choices is None:
                 return await _generate_record(engine, metrics, request, cfg, form, path, name, "ask", question)
-            from sam_cli.tasks import check_choices, check_prompt_length, choose, prompt_ids
+            from sam_cli.tasks import check_choices, check_prompt_length, choice_list
             from sam_cli.writers import choices_record
 
-            options = usage_error(lambda: (check_prompt_length(question), prompt_ids(model, question),
-                                           check_choices(choices.split(","), "choices"))[-1])
+            usage_error(lambda: check_prompt_length(question))
+            options = usage_error(lambda: check_choices(choices.split(","), "choices"))
             if len(options) < 2:
                 raise P.ApiError(400, "'choices' needs at least two comma-separated choices", "choices")
-            ranked = await call(engine, metrics, request, cfg.timeout, lambda: choose(model, path, question, options))
+            usage_error(lambda: choice_list(options, "choices"))
+            windows, ids = await prepare(model, path, question)
+            ranked = await result_of(engine, metrics, request, cfg.timeout,
+                                     lambda sink: ScoreJob(model, windows, ids, options, False, sink))
             return choices_record(name, question, ranked, cfg.model_name)
 
     @app.post("/v1/classify")
     async def classify(request: Request):
         async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
+            from sam_cli.models.tokenizer import CLASSIFY_PROMPT
             from sam_cli.tasks import check_choices, prompt_ids
             from sam_cli.tasks import classify as classify_
             from sam_cli.writers import labels_record
@@ -139,8 +144,13 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             if prompt is not None:
                 usage_error(lambda: prompt_ids(model, prompt, "the prompt"))
             opts = _options(cfg, 96, 0.0, 0, 1.0, None)
-            tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
-                model, path, label_list, top, prompt=prompt, opts=opts))
+            if label_list is None:  # written tags (or the audio head): a whole call between two steps
+                tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
+                    model, path, None, top, prompt=prompt, opts=opts))
+            else:
+                windows, ids = await prepare(model, path, prompt or CLASSIFY_PROMPT)
+                tags = await result_of(engine, metrics, request, cfg.timeout,
+                                       lambda sink: ScoreJob(model, windows, ids, label_list, True, sink, top, opts))
             return labels_record(name, tags, cfg.model_name)
 
     return app

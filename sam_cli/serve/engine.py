@@ -6,8 +6,12 @@ recurrent states onto the batch's (a Mamba-2 state has a fixed size per row, so 
 one decode step for every row, and drops the rows that finished or whose client went away. The per-row
 rules (EOS, length, the loop guard) are `decoding.options.Rows`, the same as `sam describe`'s.
 
-Scoring requests (choices, labels, written tags) are whole calls into `tasks`, run on the same thread between
-two steps. HTTP handlers never touch the model: they submit a job and receive its events through `sink`,
+At most --max-admit windows are admitted at one boundary, so that a burst of long files does not stall the
+running rows for many encodes at once; the windows of one request are admitted side by side as far as that
+allows. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the same way: their windows are
+encoded and prefilled with the others, then scored from their rows. Written tags (classify without labels) are
+still whole calls into `tasks` (`CallJob`), run on this thread between two steps. HTTP handlers never touch
+the model: they submit a job and receive its events through `sink`,
 which is called on this thread (the app hands them over to its event loop).
 """
 
@@ -25,6 +29,7 @@ from sam_cli.accel.runner import cat_states
 from sam_cli.accel.select import lm_runner
 from sam_cli.decoding.generate import prompt_embeds
 from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
+from sam_cli.serve.score_jobs import ScoreJob, ScorePass
 from sam_cli.tasks import encode_windows
 
 Sink = Callable[[tuple], None]
@@ -69,7 +74,7 @@ class CallJob:
 class _Row:
     __slots__ = ("job", "window", "rules", "picks", "stream", "prompt_tokens")
 
-    def __init__(self, job: GenJob, window: int, eos: int | None, stream: Any, prompt_tokens: int):
+    def __init__(self, job: GenJob | ScoreJob, window: int, eos: int | None, stream: Any, prompt_tokens: int):
         self.job, self.window, self.stream, self.prompt_tokens = job, window, stream, prompt_tokens
         self.rules = Rows(1, eos, job.opts, None)
         self.picks = 0
@@ -78,8 +83,8 @@ class _Row:
 class Engine:
     """The continuous batch over `model`: submit() from any thread, the model thread does the rest."""
 
-    def __init__(self, model: Any, max_batch: int = 32, max_queue: int = 256):
-        self.model, self.max_batch, self.max_queue = model, max_batch, max_queue
+    def __init__(self, model: Any, max_batch: int = 32, max_queue: int = 256, max_admit: int = 8):
+        self.model, self.max_batch, self.max_queue, self.max_admit = model, max_batch, max_queue, max_admit
         # The eager runner: its step takes any rows' states, which the batch needs as rows come and go.
         self.runner = lm_runner(model.lm)
         self.eos = model.tokenizer.eos_id
@@ -89,17 +94,20 @@ class Engine:
         self._rows: list[_Row] = []
         self._state = None  # InferenceState of self._rows, in row order
         self._tokens: torch.Tensor | None = None  # each row's last picked token
+        self._written: list[tuple[ScoreJob, int, list[int]]] = []  # labels' tag lists, their slots not yet scored
         self._thread = threading.Thread(target=self._run, name="sam-model", daemon=True)
         # For /metrics: written by the model thread, read (racily, as plain numbers) by handlers.
         self.tokens_total = 0
         self.steps_total = 0
+        self.windows_admitted_total = 0
+        self.admissions: collections.deque = collections.deque(maxlen=256)  # (steps so far, windows) a boundary
         self.recent_tokens: collections.deque = collections.deque()  # (monotonic time, tokens) of recent steps
 
     # --- any thread ---------------------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, job: GenJob | CallJob) -> None:
+    def submit(self, job: GenJob | ScoreJob | CallJob) -> None:
         with self._cv:
             if self._stopping:
                 raise Stopping
@@ -110,7 +118,7 @@ class Engine:
             self._waiting.append(job)
             self._cv.notify()
 
-    def cancel(self, job: GenJob | CallJob) -> None:
+    def cancel(self, job: GenJob | ScoreJob | CallJob) -> None:
         """Drop the job's rows at the next step boundary (its client went away, or it hit a stop string)."""
         job.cancelled = True
         with self._cv:
@@ -146,9 +154,9 @@ class Engine:
         with torch.inference_mode():
             while True:
                 with self._cv:
-                    while not self._rows and not self._waiting and not self._stopping:
+                    while not self._rows and not self._waiting and not self._written and not self._stopping:
                         self._cv.wait()
-                    if self._stopping and not self._rows and not self._waiting:
+                    if self._stopping and not self._rows and not self._waiting and not self._written:
                         return
                 self._drop(lambda r: r.job.cancelled)
                 self._admit()
@@ -159,10 +167,10 @@ class Engine:
                         self._fail_all(e)
 
     def _take(self) -> list:
-        """Waiting work that fits, oldest first: (job, first window, how many) for generation jobs, or a
-        CallJob alone (run before any more windows are admitted)."""
+        """Waiting work that fits, oldest first: (job, first window, how many) for generation and scoring jobs,
+        at most max_admit windows in all, or a CallJob alone (run before any more windows are admitted)."""
         taken: list = []
-        room = self.max_batch - len(self._rows)
+        room, budget = self.max_batch - len(self._rows), self.max_admit
         with self._cv:
             while self._waiting:
                 job = self._waiting[0]
@@ -173,12 +181,14 @@ class Engine:
                     if not taken:
                         taken.append(self._waiting.popleft())
                     break
-                if room <= 0:
+                rows = job.rows_per_window if isinstance(job, ScoreJob) else 1  # choices hold no row after
+                n = min(budget, len(job.windows) - job.admitted, room if rows else budget)
+                if n <= 0:
                     break
-                n = min(room, len(job.windows) - job.admitted)
                 taken.append((job, job.admitted, n))
                 job.admitted += n
-                room -= n
+                room -= n * rows
+                budget -= n
                 if job.admitted == len(job.windows):
                     self._waiting.popleft()
         return taken
@@ -193,40 +203,69 @@ class Engine:
                     item.sink(("error", e))
             elif not item[0].cancelled:
                 groups.append(item)
-        if not groups:
+        written, self._written = self._written, []
+        if not groups and not written:
             return
+        scoring = ScorePass()
         try:
-            self._join(groups)
+            for job, window, tokens in written:
+                if not job.cancelled:
+                    scoring.add_slots(self.runner, job, window, tokens)
+            self._join(groups, scoring)
         except Exception as e:  # noqa: BLE001  reported to its client; the others try again alone
-            if len(groups) == 1:
-                groups[0][0].cancelled = True
-                groups[0][0].sink(("error", e))
+            for job in {id(j): j for j, _, _ in written}.values():
+                job.cancelled = True
+                job.sink(("error", e))
+            if len(groups) <= 1:
+                for job, _, _ in groups:
+                    job.cancelled = True
+                    job.sink(("error", e))
                 return
             for group in groups:
                 try:
-                    self._join([group])
+                    self._join([group], ScorePass())
                 except Exception as e1:  # noqa: BLE001
                     group[0].cancelled = True
                     group[0].sink(("error", e1))
 
-    def _join(self, groups: list[tuple[GenJob, int, int]]) -> None:
-        """Encode and prefill the windows of `groups` ((job, first window, how many)) together, pick their first
-        tokens, and add their rows to the batch."""
+    def _join(self, groups: list[tuple[GenJob | ScoreJob, int, int]], scoring: ScorePass) -> None:
+        """Encode and prefill the windows of `groups` ((job, first window, how many)) together; score what
+        `scoring` and the scoring jobs' new rows ask; pick the first tokens of the rows that decode, and add
+        them to the batch."""
         wins = [w for job, first, n in groups for w in job.windows[first:first + n]]
+        if not wins:
+            scoring.run(self.model, self.runner)
+            return
         audio_embeds, _ = encode_windows(self.model, wins)
-        embeds, rows, k = [], [], 0
+        self.windows_admitted_total += len(wins)
+        self.admissions.append((self.steps_total, len(wins)))
+        embeds, rows, joining, k = [], [], [], 0
         for job, first, n in groups:
             embeds += list(prompt_embeds(self.runner, audio_embeds[k:k + n], [job.ids] * n))
-            prompt_tokens = audio_embeds.shape[1] + len(job.ids)
-            rows += [_Row(job, first + i, self.eos, self.model.tokenizer.stream(), prompt_tokens) for i in range(n)]
             k += n
         # Rows of equal length prefill together, as decode() prefills them (docs/design.md §9).
         logits, state = self.runner.prefill_rows(embeds)
         picks, k = [], 0
-        for job, _, n in groups:
-            # One pick for a job's rows, as decode() picks its first tokens (a seeded sampler draws the same way).
-            picks.append(pick_next(logits[k:k + n], job.opts, job.generator))
+        for job, first, n in groups:
+            prompt_tokens = audio_embeds.shape[1] + len(job.ids)
+            if isinstance(job, ScoreJob):
+                for i in range(n):
+                    row_state = state.index_select([k + i])  # a copy: the batch's steps will not touch it
+                    scoring.add(job, first + i, False, logits[k + i:k + i + 1], row_state)
+                    if job.labels:
+                        job.prefilled[first + i] = row_state
+            if not isinstance(job, ScoreJob) or job.labels:  # labels: the tag list is written in the batch
+                rows += [_Row(job, first + i, self.eos, None if isinstance(job, ScoreJob) else
+                              self.model.tokenizer.stream(), prompt_tokens) for i in range(n)]
+                joining += range(k, k + n)
+                # One pick for a job's rows, as decode() picks its first tokens (a seeded sampler draws the same way).
+                picks.append(pick_next(logits[k:k + n], job.opts, job.generator))
             k += n
+        scoring.run(self.model, self.runner)
+        if not rows:
+            return
+        if len(joining) < len(embeds):
+            state = state.index_select(joining)
         first_tokens = torch.cat(picks)
         self._rows += rows
         self._state = state if self._state is None else cat_states([self._state, state])
@@ -256,7 +295,7 @@ class Engine:
             stopped = row.rules.accept([tok])
             if len(row.rules.out[0]) > kept:
                 new += 1
-                piece = row.stream.push(tok)
+                piece = row.stream.push(tok) if row.stream is not None else None
                 if piece:
                     row.job.sink(("token", row.window, piece, len(row.rules.out[0]), row.prompt_tokens))
             if stopped or row.picks >= row.job.opts.max_new_tokens:
@@ -273,6 +312,9 @@ class Engine:
     def _finish(self, row: _Row, hit_length: bool) -> None:
         job = row.job
         if job.cancelled:
+            return
+        if isinstance(job, ScoreJob):  # its tag list: the slots are scored at the next boundary
+            self._written.append((job, row.window, list(row.rules.out[0])))
             return
         tail = row.stream.flush()
         if tail:

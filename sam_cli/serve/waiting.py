@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import Request
 
@@ -147,9 +147,15 @@ async def stream_events(engine: Engine, metrics: Metrics, job: GenJob, events: a
 
 
 async def call(engine: Engine, metrics: Metrics, request: Request, timeout: float, fn) -> Any:
-    """fn() on the model thread (scoring), its result; a failure as an ApiError."""
+    """fn() on the model thread (written tags), its result; a failure as an ApiError."""
+    return await result_of(engine, metrics, request, timeout, lambda sink: CallJob(fn, sink))
+
+
+async def result_of(engine: Engine, metrics: Metrics, request: Request, timeout: float,
+                    make: Callable[[Callable[[tuple], None]], Any]) -> Any:
+    """The result of the job make(sink) (a ScoreJob or CallJob) run by the engine; a failure as an ApiError."""
     events: asyncio.Queue = asyncio.Queue()
-    job = CallJob(fn, sink_for(asyncio.get_running_loop(), events))
+    job = make(sink_for(asyncio.get_running_loop(), events))
     enqueue(engine, metrics, job)
     try:
         event = await _Waiter(engine, request, job, events, timeout).next()
