@@ -3,6 +3,7 @@ clips, in the same run.
 
     python benchmarks/bench_serve.py [--model sam-tiny] [--clients 1,8,64,256] [--clips 64] [--max-batch 64]
                                      [--processes 1,8] [--soak 10000] [--no-reference] [--json out.json]
+                                     [--scoring 0.5]
 
 The clips are the example clips (examples/*.wav) copied to --clips files. For each N, N clients (asyncio,
 httpx, one connection each) send the clips through POST /v1/describe (greedy, the CLI's defaults) until every
@@ -13,6 +14,11 @@ start-up: the clips after the first over the time they added to a `sam batch` of
 concurrent `sam describe` processes for each N of --processes. Last: a warm `sam describe --server` of one 10-s clip, the median of 5 whole commands, and with
 --soak N, N more requests from 64 clients with the server's resident memory after each tenth of them (it
 should level off: nothing is kept per finished request).
+
+With --scoring F, that share of the requests asks with choices instead (POST /v1/ask, "Is there a dog?",
+choices yes,no,maybe: scored, not generated), spread evenly among the describe requests; each kind's
+requests/s and p50 are given apart, and the reference adds one process that loads the model once and runs
+`tasks.choose` (what `sam ask --choices` runs) over the same clips: its clips/s past loading.
 """
 
 from __future__ import annotations
@@ -61,31 +67,72 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def load_level(url: str, files: list[Path], clients: int) -> dict:
+QUESTION, CHOICES = "Is there a dog?", "yes,no,maybe"
+
+
+def scored(i: int, share: float) -> bool:
+    """Whether request i asks with choices: `share` of the requests, evenly spread."""
+    return int((i + 1) * share) > int(i * share)
+
+
+async def load_level(url: str, files: list[Path], clients: int, scoring: float = 0.0) -> dict:
     rounds = max(1, -(-clients // len(files)))
-    todo = [f for _ in range(rounds) for f in files]
+    todo = [(f, scored(i, scoring)) for i, f in enumerate(f for _ in range(rounds) for f in files)]
     latencies: list[float] = []
+    by_kind: dict[bool, list[float]] = {False: [], True: []}
     data = {f: f.read_bytes() for f in files}
     queue: asyncio.Queue = asyncio.Queue()
-    for f in todo:
-        queue.put_nowait(f)
+    for item in todo:
+        queue.put_nowait(item)
 
     async def client() -> None:
         async with httpx.AsyncClient(timeout=600) as http:
             while not queue.empty():
-                f = queue.get_nowait()
+                f, choices = queue.get_nowait()
                 t0 = time.perf_counter()
-                r = await http.post(url + "/v1/describe", files={"file": (f.name, data[f])})
+                if choices:
+                    r = await http.post(url + "/v1/ask", files={"file": (f.name, data[f])},
+                                        data={"question": QUESTION, "choices": CHOICES})
+                else:
+                    r = await http.post(url + "/v1/describe", files={"file": (f.name, data[f])})
                 r.raise_for_status()
                 latencies.append(time.perf_counter() - t0)
+                by_kind[choices].append(latencies[-1])
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - t0
     latencies.sort()
-    return {"clients": clients, "requests": len(todo), "wall_s": wall, "requests_per_s": len(todo) / wall,
-            "p50_s": latencies[len(latencies) // 2], "p99_s": latencies[min(len(latencies) - 1,
-                                                                            int(0.99 * len(latencies)))]}
+    level = {"clients": clients, "requests": len(todo), "wall_s": wall, "requests_per_s": len(todo) / wall,
+             "p50_s": latencies[len(latencies) // 2], "p99_s": latencies[min(len(latencies) - 1,
+                                                                             int(0.99 * len(latencies)))]}
+    if scoring:
+        for kind, name in ((False, "describe"), (True, "choices")):
+            if by_kind[kind]:
+                level[f"{name}_requests_per_s"] = len(by_kind[kind]) / wall
+                level[f"{name}_p50_s"] = statistics.median(by_kind[kind])
+    return level
+
+
+CHOOSE = """
+import sys, time
+import sam_cli
+from sam_cli.tasks import choose
+model = sam_cli.load_model(sys.argv[1] or None)
+files = sys.argv[2:]
+choose(model, files[0], {q!r}, {c!r}.split(","))  # first-call set-up
+t0 = time.perf_counter()
+for f in files:
+    choose(model, f, {q!r}, {c!r}.split(","))
+print(len(files) / (time.perf_counter() - t0))
+""".format(q=QUESTION, c=CHOICES)
+
+
+def run_choose(model: str | None, files: list[Path]) -> dict:
+    """`tasks.choose` (sam ask --choices) over the clips in one process, the model loaded once."""
+    out = subprocess.run([sys.executable, "-c", CHOOSE, model or "", *map(str, files)], cwd=ROOT, env=sam_env(model),
+                         stdout=subprocess.PIPE, check=True)
+    return {"clips": len(files), "clips_per_s": float(out.stdout.decode().split()[-1])}
 
 
 def run_batch(model: str | None, folder: Path, out: Path) -> dict:
@@ -129,6 +176,7 @@ def main() -> None:
     ap.add_argument("--soak", type=int, default=0, help="then this many requests, memory after each tenth")
     ap.add_argument("--no-reference", action="store_true", help="skip `sam batch` and the `sam describe` processes")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--scoring", type=float, default=0.0, help="share of requests asking with choices (0 to 1)")
     args = ap.parse_args()
 
     examples = sorted((ROOT / "examples").glob("*.wav"))
@@ -150,8 +198,15 @@ def main() -> None:
             result["server_rss_mb_start"] = rss_mb(proc.pid)
             result["levels"] = []
             for n in (int(c) for c in args.clients.split(",") if c):
-                level = asyncio.run(load_level(url, files, n))
+                level = asyncio.run(load_level(url, files, n, args.scoring))
                 level["server_rss_mb"] = rss_mb(proc.pid)
+                if "choices_requests_per_s" in level and "choose_one_process" in result:
+                    level["choices_vs_one_process"] = (level["choices_requests_per_s"]
+                                                       / result["choose_one_process"]["clips_per_s"])
+                    # The mix against the references doing the same work one after the other (past start-up).
+                    alone = (level.get("describe_requests_per_s", 0.0) / result["sam_batch"]["clips_per_s_after_start"]
+                             + level["choices_requests_per_s"] / result["choose_one_process"]["clips_per_s"])
+                    level["mix_vs_references"] = alone
                 if "sam_batch" in result:
                     level["vs_sam_batch"] = level["requests_per_s"] / result["sam_batch"]["clips_per_s"]
                     level["vs_sam_batch_after_start"] = (level["requests_per_s"]
@@ -188,6 +243,9 @@ def reference(args: argparse.Namespace, result: dict, work: Path, files: list[Pa
     batch["clips_per_s_after_start"] = (batch["clips"] - 1) / max(
         1e-9, batch["wall_s"] - result["sam_batch_one_clip"]["wall_s"])
     print(f"sam batch: {result['sam_batch']}", file=sys.stderr)
+    if args.scoring:
+        result["choose_one_process"] = run_choose(args.model, files)
+        print(f"tasks.choose in one process: {result['choose_one_process']}", file=sys.stderr)
     result["processes"] = [run_processes(args.model, files, int(n)) for n in args.processes.split(",") if n]
     for p in result["processes"]:
         print(f"sam describe x{p['processes']}: {p}", file=sys.stderr)
