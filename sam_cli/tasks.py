@@ -261,11 +261,16 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
 def _written_tags(model: SAM, audio: AudioInput, prompt: str, top_k: int, timings: Timings | None,
                   opts: DecodeOptions | None = None) -> list[tuple[str, float]]:
     """Tags as the model writes them ("Dog, Piano."), scored by the share of windows that name each."""
+    return written_tags([seg.text for seg in iter_answers(model, audio, prompt, opts, timings=timings)], top_k)
+
+
+def written_tags(answers: list[str], top_k: int) -> list[tuple[str, float]]:
+    """The tags of each window's answer to the classification prompt, by the share of windows naming each."""
     seen: dict[str, tuple[str, int]] = {}  # lowercased tag -> (first spelling, windows naming it)
     n = 0
-    for seg in iter_answers(model, audio, prompt, opts, timings=timings):
+    for text in answers:
         n += 1
-        names = dict.fromkeys(t.strip(" .\n\t") for t in re.split(r"[,;]", seg.text))  # ordered, no repeats
+        names = dict.fromkeys(t.strip(" .\n\t") for t in re.split(r"[,;]", text))  # ordered, no repeats
         for name in filter(None, names):
             name = name[0].upper() + name[1:]  # "Bell ringing, woman speaking." -> two tags alike
             spelling, count = seen.get(name.lower(), (name, 0))

@@ -54,6 +54,7 @@ def server_and_cli(tiny_model_dir, clips):
         "ask": _cli(tiny_model_dir, "ask", "--json", str(clips["c"]), QUESTION),
         "choices": _cli(tiny_model_dir, "ask", "--json", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe"),
         "labels": _cli(tiny_model_dir, "classify", "--json", str(clips["d"]), "--labels", "dog,rain,bell"),
+        "tags": _cli(tiny_model_dir, "classify", "--json", str(clips["c"])),  # the tags the model writes
         "sampled": _cli(tiny_model_dir, "describe", "--format", "jsonl", "--temperature", "0.9", "--seed", "5",
                         str(clips["a"]), str(clips["b"])),
     }
@@ -261,16 +262,45 @@ def test_scoring_and_generation_at_once_answer_as_the_cli(server, refs, clips):
             r = httpx.post(server.url + "/v1/classify", data={"path": str(clips["d"]), "labels": "dog,rain,bell"},
                            timeout=180)
             return r.json(), refs["labels"][0]
+        if kind == "tags":
+            r = httpx.post(server.url + "/v1/classify", data={"path": str(clips["c"])}, timeout=180)
+            return r.json(), refs["tags"][0]
         r = httpx.post(server.url + "/v1/chat/completions", json=chat_body(clips[kind]), timeout=180)
         return r.json()["choices"][0]["message"]["content"], _text(refs, "describe", kind)
 
     admitted0 = metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total")
-    kinds = ["c", "choices", "labels", "a", "choices", "d", "labels", "b"]
+    kinds = ["c", "choices", "labels", "a", "choices", "tags", "d", "labels", "b"]
     with ThreadPoolExecutor(len(kinds)) as pool:
         for kind, (got, expected) in zip(kinds, pool.map(one, kinds)):
             assert got == expected, kind
     admitted = metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total") - admitted0
-    assert admitted == 2 * 1 + 2 * 3 + 2 + 1 + 3 + 1  # the scoring requests' windows went through the batch
+    # The scoring requests' windows went through the batch; the tags of the model's audio head are a whole call.
+    assert admitted == 2 * 1 + 2 * 3 + 2 + 1 + 3 + 1
+
+
+def test_written_tags_decode_in_the_batch(tmp_path, clips):
+    """A model without an audio head writes its tags: those answers decode in the batch, as the CLI's."""
+    from conftest import build_tiny_model
+    from sam_cli.store.checkpoint import save_checkpoint
+
+    model = build_tiny_model(num_classes=0)
+    folder = save_checkpoint(model, model.tokenizer, tmp_path / "headless")
+    cli = _cli(folder, "classify", "--json", str(clips["c"]))
+    server = Server(folder, "--max-batch", "4", "--allow-paths", str(clips["c"].parent))
+    try:
+        stdout, stderr = cli.communicate(timeout=300)
+        assert cli.returncode == 0, stderr.decode()
+        expected = json.loads(stdout)
+
+        def one(_):
+            return httpx.post(server.url + "/v1/classify", data={"path": str(clips["c"])}, timeout=180).json()
+
+        with ThreadPoolExecutor(2) as pool:
+            for got in pool.map(one, range(2)):
+                assert got == expected and got["labels"]
+        assert metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total") == 2 * 2 + 1  # + warm-up
+    finally:
+        assert server.terminate() == 0, server.stderr
 
 
 def test_task_endpoint_errors(server, clips, tmp_path):

@@ -130,7 +130,7 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     async def classify(request: Request):
         async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
             from sam_cli.models.tokenizer import CLASSIFY_PROMPT
-            from sam_cli.tasks import check_choices, prompt_ids
+            from sam_cli.tasks import check_choices, prompt_ids, written_tags
             from sam_cli.tasks import classify as classify_
             from sam_cli.writers import labels_record
 
@@ -144,9 +144,15 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             if prompt is not None:
                 usage_error(lambda: prompt_ids(model, prompt, "the prompt"))
             opts = _options(cfg, 96, 0.0, 0, 1.0, None)
-            if label_list is None:  # written tags (or the audio head): a whole call between two steps
+            if label_list is None and model.has_audio_head:  # the encoder's head: a whole call between two steps
                 tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
                     model, path, None, top, prompt=prompt, opts=opts))
+            elif label_list is None:  # the tags the model writes: its answers decode in the batch
+                windows, ids = await prepare(model, path, prompt or CLASSIFY_PROMPT)
+                answer = Answer(len(windows))
+                job, events = submit(engine, metrics, windows, ids, opts)
+                await collect(engine, request, job, events, answer, cfg.timeout)
+                tags = written_tags([r.text for r in answer.results], top)
             else:
                 windows, ids = await prepare(model, path, prompt or CLASSIFY_PROMPT)
                 tags = await result_of(engine, metrics, request, cfg.timeout,

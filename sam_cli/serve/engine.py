@@ -9,10 +9,10 @@ rules (EOS, length, the loop guard) are `decoding.options.Rows`, the same as `sa
 At most --max-admit windows are admitted at one boundary, so that a burst of long files does not stall the
 running rows for many encodes at once; the windows of one request are admitted side by side as far as that
 allows. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the same way: their windows are
-encoded and prefilled with the others, then scored from their rows. Written tags (classify without labels) are
-still whole calls into `tasks` (`CallJob`), run on this thread between two steps. HTTP handlers never touch
-the model: they submit a job and receive its events through `sink`,
-which is called on this thread (the app hands them over to its event loop).
+encoded and prefilled with the others, then scored from their rows (the tags a model writes are generation
+requests). Classification by the encoder's audio head is a whole call into `tasks` (`CallJob`), run on this
+thread between two steps. HTTP handlers never touch the model: they submit a job and receive its events
+through `sink`, which is called on this thread (the app hands them over to its event loop).
 """
 
 from __future__ import annotations
