@@ -217,6 +217,11 @@ def ranked_choices(choices: list[str], per_window: list[torch.Tensor]) -> list[t
     return sorted(zip(choices, probs), key=lambda cp: -cp[1])
 
 
+def head_names(model: SAM, count: int) -> list[str]:
+    """The names of the audio head's classes."""
+    return model.cfg.labels or [f"class_{i}" for i in range(count)]
+
+
 def top_scores(names: list[str], scores: torch.Tensor, top_k: int) -> list[tuple[str, float]]:
     k = min(top_k, len(names))
     top = torch.topk(scores, k)
@@ -253,8 +258,7 @@ def classify(model: SAM, audio: AudioInput, labels: list[str] | None = None, top
             _, tokens = encode_windows(model, batch, timings)
             probs = model.classify(tokens).amax(dim=0).cpu()
             best = probs if best is None else torch.maximum(best, probs)
-        scores = best
-        names = model.cfg.labels or [f"class_{i}" for i in range(len(scores))]
+        scores, names = best, head_names(model, len(best))
     return top_scores(names, scores, top_k)
 
 

@@ -274,8 +274,7 @@ def test_scoring_and_generation_at_once_answer_as_the_cli(server, refs, clips):
         for kind, (got, expected) in zip(kinds, pool.map(one, kinds)):
             assert got == expected, kind
     admitted = metric(httpx.get(server.url + "/metrics").text, "sam_windows_admitted_total") - admitted0
-    # The scoring requests' windows went through the batch; the tags of the model's audio head are a whole call.
-    assert admitted == 2 * 1 + 2 * 3 + 2 + 1 + 3 + 1
+    assert admitted == 2 * 1 + 2 * 3 + 2 + 1 + 3 + 1 + 2  # the scoring requests' windows went through the batch
 
 
 def test_written_tags_decode_in_the_batch(tmp_path, clips):

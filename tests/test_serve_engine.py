@@ -15,7 +15,7 @@ from sam_cli.decoding.options import DecodeOptions
 from sam_cli.decoding.scoring import comma_slots, tag_list_options
 from sam_cli.models.tokenizer import CLASSIFY_PROMPT
 from sam_cli.serve.engine import Engine, GenJob, QueueFull
-from sam_cli.serve.score_jobs import ScoreJob
+from sam_cli.serve.score_jobs import HeadJob, ScoreJob
 from sam_cli.tasks import choose, classify, encode_windows, iter_answers, prompt_ids, windows
 
 QUESTION = "Is there a dog?"
@@ -149,13 +149,16 @@ def test_scoring_shares_the_batch_with_generation_and_answers_as_the_cli(comma_m
                 job_ids, texts = prompt_ids(m, QUESTION), options
             sink = Result()
             scoring.append((ScoreJob(m, list(windows(m, wav)), job_ids, texts, use_labels, sink, 2), sink, expected))
+        wav = torch.from_numpy(tone(23.0, freq=350.0))  # the encoder's audio head: 3 windows, no LM work
+        sink = Result()
+        scoring.append((HeadJob(m, list(windows(m, wav)), 3, sink), sink, classify(m, wav, None, 3)))
         gen = [_job(m, 12.0, 600.0, QUESTION), _job(m, 2.0, 440.0, m.cfg.describe_prompt)]
         long_job, long_sink, long_expected = _job(m, 30.0, 250.0, m.cfg.describe_prompt,
                                                   DecodeOptions(max_new_tokens=300, loop_repeats=0))
         engine.submit(long_job)
         assert long_sink.first_token.wait(30)
         steps0 = engine.steps_total
-        for job in [scoring[0][0], gen[0][0], scoring[1][0], scoring[2][0], gen[1][0], scoring[3][0]]:
+        for job in [scoring[0][0], gen[0][0], scoring[1][0], scoring[4][0], scoring[2][0], gen[1][0], scoring[3][0]]:
             engine.submit(job)
         for job, sink, expected in scoring:
             assert sink.done.wait(60) and sink.value[0] == "result", sink.value

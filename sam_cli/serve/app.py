@@ -25,8 +25,8 @@ from sam_cli.serve.engine import Engine
 from sam_cli.serve.inputs import (float_field, int_field, prepare, read_body, task_audio, temp_audio, text_field,
                                   usage_error)
 from sam_cli.serve.metrics import Metrics
-from sam_cli.serve.score_jobs import ScoreJob
-from sam_cli.serve.waiting import call, collect, log, result_of, stream_events, submit
+from sam_cli.serve.score_jobs import HeadJob, ScoreJob
+from sam_cli.serve.waiting import collect, log, result_of, stream_events, submit
 
 ROUTES = ("/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/describe", "/v1/ask", "/v1/classify")
 
@@ -131,7 +131,6 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
         async with task_audio(request, cfg.max_upload, cfg.allow_paths) as (form, path, name):
             from sam_cli.models.tokenizer import CLASSIFY_PROMPT
             from sam_cli.tasks import check_choices, prompt_ids, written_tags
-            from sam_cli.tasks import classify as classify_
             from sam_cli.writers import labels_record
 
             labels, prompt = text_field(form, "labels"), text_field(form, "prompt")
@@ -144,9 +143,10 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
             if prompt is not None:
                 usage_error(lambda: prompt_ids(model, prompt, "the prompt"))
             opts = _options(cfg, 96, 0.0, 0, 1.0, None)
-            if label_list is None and model.has_audio_head:  # the encoder's head: a whole call between two steps
-                tags = await call(engine, metrics, request, cfg.timeout, lambda: classify_(
-                    model, path, None, top, prompt=prompt, opts=opts))
+            if label_list is None and model.has_audio_head:  # the encoder's head: windows encoded in the batch
+                windows, _ = await prepare(model, path, prompt or CLASSIFY_PROMPT)
+                tags = await result_of(engine, metrics, request, cfg.timeout,
+                                       lambda sink: HeadJob(model, windows, top, sink))
             elif label_list is None:  # the tags the model writes: its answers decode in the batch
                 windows, ids = await prepare(model, path, prompt or CLASSIFY_PROMPT)
                 answer = Answer(len(windows))

@@ -10,9 +10,10 @@ At most --max-admit windows are admitted at one boundary, so that a burst of lon
 running rows for many encodes at once; the windows of one request are admitted side by side as far as that
 allows. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the same way: their windows are
 encoded and prefilled with the others, then scored from their rows (the tags a model writes are generation
-requests). Classification by the encoder's audio head is a whole call into `tasks` (`CallJob`), run on this
-thread between two steps. HTTP handlers never touch the model: they submit a job and receive its events
-through `sink`, which is called on this thread (the app hands them over to its event loop).
+requests), and classification by the encoder's audio head (`score_jobs.HeadJob`) has its windows encoded
+with the others and read by the head, with no LM work. HTTP handlers never touch the model: they submit a
+job and receive its events through `sink`, which is called on this thread (the app hands them over to its
+event loop).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sam_cli.accel.runner import cat_states
 from sam_cli.accel.select import lm_runner
 from sam_cli.decoding.generate import prompt_embeds
 from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
-from sam_cli.serve.score_jobs import ScoreJob, ScorePass
+from sam_cli.serve.score_jobs import HeadJob, ScoreJob, ScorePass
 from sam_cli.tasks import encode_windows
 
 Sink = Callable[[tuple], None]
@@ -61,14 +62,7 @@ class GenJob:
     submitted: float = field(default_factory=time.monotonic)
 
 
-@dataclass
-class CallJob:
-    """Run fn() on the model thread (scoring); events ("result", value) or ("error", exception)."""
-
-    fn: Callable[[], Any]
-    sink: Sink
-    cancelled: bool = False
-    submitted: float = field(default_factory=time.monotonic)
+Job = GenJob | ScoreJob | HeadJob
 
 
 class _Row:
@@ -107,7 +101,7 @@ class Engine:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, job: GenJob | ScoreJob | CallJob) -> None:
+    def submit(self, job: Job) -> None:
         with self._cv:
             if self._stopping:
                 raise Stopping
@@ -118,7 +112,7 @@ class Engine:
             self._waiting.append(job)
             self._cv.notify()
 
-    def cancel(self, job: GenJob | ScoreJob | CallJob) -> None:
+    def cancel(self, job: Job) -> None:
         """Drop the job's rows at the next step boundary (its client went away, or it hit a stop string)."""
         job.cancelled = True
         with self._cv:
@@ -168,7 +162,7 @@ class Engine:
 
     def _take(self) -> list:
         """Waiting work that fits, oldest first: (job, first window, how many) for generation and scoring jobs,
-        at most max_admit windows in all, or a CallJob alone (run before any more windows are admitted)."""
+        at most max_admit windows in all."""
         taken: list = []
         room, budget = self.max_batch - len(self._rows), self.max_admit
         with self._cv:
@@ -177,11 +171,7 @@ class Engine:
                 if job.cancelled:
                     self._waiting.popleft()
                     continue
-                if isinstance(job, CallJob):
-                    if not taken:
-                        taken.append(self._waiting.popleft())
-                    break
-                rows = job.rows_per_window if isinstance(job, ScoreJob) else 1  # choices hold no row after
+                rows = job.rows_per_window if isinstance(job, (ScoreJob, HeadJob)) else 1  # rows held after it
                 n = min(budget, len(job.windows) - job.admitted, room if rows else budget)
                 if n <= 0:
                     break
@@ -194,15 +184,7 @@ class Engine:
         return taken
 
     def _admit(self) -> None:
-        groups = []
-        for item in self._take():
-            if isinstance(item, CallJob):
-                try:
-                    item.sink(("result", item.fn()))
-                except Exception as e:  # noqa: BLE001  reported to its client
-                    item.sink(("error", e))
-            elif not item[0].cancelled:
-                groups.append(item)
+        groups = [item for item in self._take() if not item[0].cancelled]
         written, self._written = self._written, []
         if not groups and not written:
             return
@@ -228,25 +210,32 @@ class Engine:
                     group[0].cancelled = True
                     group[0].sink(("error", e1))
 
-    def _join(self, groups: list[tuple[GenJob | ScoreJob, int, int]], scoring: ScorePass) -> None:
-        """Encode and prefill the windows of `groups` ((job, first window, how many)) together; score what
-        `scoring` and the scoring jobs' new rows ask; pick the first tokens of the rows that decode, and add
-        them to the batch."""
+    def _join(self, groups: list[tuple[GenJob | ScoreJob | HeadJob, int, int]], scoring: ScorePass) -> None:
+        """Encode the windows of `groups` ((job, first window, how many)) together and prefill those that go to
+        the LM; score what `scoring` and the scoring jobs' new rows ask; pick the first tokens of the rows that
+        decode, and add them to the batch."""
         wins = [w for job, first, n in groups for w in job.windows[first:first + n]]
         if not wins:
             scoring.run(self.model, self.runner)
             return
-        audio_embeds, _ = encode_windows(self.model, wins)
+        audio_embeds, tokens = encode_windows(self.model, wins)
         self.windows_admitted_total += len(wins)
         self.admissions.append((self.steps_total, len(wins)))
-        embeds, rows, joining, k = [], [], [], 0
+        embeds, rows, joining, lm_groups, a = [], [], [], [], 0
         for job, first, n in groups:
-            embeds += list(prompt_embeds(self.runner, audio_embeds[k:k + n], [job.ids] * n))
-            k += n
+            if isinstance(job, HeadJob):  # the audio head: no LM work
+                job.encoded(tokens[a:a + n])
+            else:
+                embeds += list(prompt_embeds(self.runner, audio_embeds[a:a + n], [job.ids] * n))
+                lm_groups.append((job, first, n))
+            a += n
+        if not embeds:
+            scoring.run(self.model, self.runner)
+            return
         # Rows of equal length prefill together, as decode() prefills them (docs/design.md §9).
         logits, state = self.runner.prefill_rows(embeds)
         picks, k = [], 0
-        for job, first, n in groups:
+        for job, first, n in lm_groups:
             prompt_tokens = audio_embeds.shape[1] + len(job.ids)
             if isinstance(job, ScoreJob):
                 for i in range(n):

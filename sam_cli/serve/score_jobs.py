@@ -20,7 +20,7 @@ from sam_cli.accel.runner import Runner, cat_states
 from sam_cli.decoding.options import DecodeOptions
 from sam_cli.decoding.scoring import best_spelling, comma_slots, scores_after_rows, spelling_forms, tag_list_options
 from sam_cli.models.mamba2 import InferenceState
-from sam_cli.tasks import ranked_choices, top_scores, window_mean
+from sam_cli.tasks import head_names, ranked_choices, top_scores, window_mean
 
 
 @dataclass
@@ -84,6 +84,34 @@ class ScoreJob:
             self.sink(("result", top_scores(self.texts, window_mean(self.probs, len(self.texts)), self.top_k)))
         else:
             self.sink(("result", ranked_choices(self.texts, self.probs)))
+
+
+@dataclass
+class HeadJob:
+    """classify by the encoder's own audio head (no labels, a model with a head): each window's encoder tokens
+    through the head as soon as they are encoded with the others, the max over windows (tasks.classify); no
+    LM work. Events ("result", top tags) or ("error", exception)."""
+
+    model: Any
+    windows: list
+    top_k: int
+    sink: Callable[[tuple], None]
+    cancelled: bool = False
+    admitted: int = 0
+    submitted: float = field(default_factory=time.monotonic)
+    rows_per_window = 0  # a class constant: it holds no row of the batch
+
+    def __post_init__(self) -> None:
+        self.best: torch.Tensor | None = None
+        self.seen = 0
+
+    def encoded(self, tokens: torch.Tensor) -> None:
+        """Encoder tokens [n, 1 + N, D] of n more of its windows."""
+        probs = self.model.classify(tokens).amax(dim=0).cpu()
+        self.best = probs if self.best is None else torch.maximum(self.best, probs)
+        self.seen += tokens.shape[0]
+        if self.seen == len(self.windows) and not self.cancelled:
+            self.sink(("result", top_scores(head_names(self.model, len(self.best)), self.best, self.top_k)))
 
 
 class ScorePass:

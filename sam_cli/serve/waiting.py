@@ -14,7 +14,7 @@ from sam_cli.decoding.options import DecodeOptions
 from sam_cli.errors import SamError
 from sam_cli.serve import protocol as P
 from sam_cli.serve.answers import Answer
-from sam_cli.serve.engine import CallJob, Engine, GenJob, QueueFull, Stopping
+from sam_cli.serve.engine import Engine, GenJob, Job, QueueFull, Stopping
 from sam_cli.serve.metrics import Metrics
 
 POLL_S = 0.25  # how often a waiting handler checks that its client is still there
@@ -34,7 +34,7 @@ def sink_for(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue):
     return lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)
 
 
-def enqueue(engine: Engine, metrics: Metrics, job: GenJob | CallJob) -> None:
+def enqueue(engine: Engine, metrics: Metrics, job: Job) -> None:
     try:
         engine.submit(job)
     except QueueFull:
@@ -146,14 +146,9 @@ async def stream_events(engine: Engine, metrics: Metrics, job: GenJob, events: a
         metrics.record("/v1/chat/completions", status, time.monotonic() - t0)
 
 
-async def call(engine: Engine, metrics: Metrics, request: Request, timeout: float, fn) -> Any:
-    """fn() on the model thread (written tags), its result; a failure as an ApiError."""
-    return await result_of(engine, metrics, request, timeout, lambda sink: CallJob(fn, sink))
-
-
 async def result_of(engine: Engine, metrics: Metrics, request: Request, timeout: float,
                     make: Callable[[Callable[[tuple], None]], Any]) -> Any:
-    """The result of the job make(sink) (a ScoreJob or CallJob) run by the engine; a failure as an ApiError."""
+    """The result of the job make(sink) (a ScoreJob or HeadJob) run by the engine; a failure as an ApiError."""
     events: asyncio.Queue = asyncio.Queue()
     job = make(sink_for(asyncio.get_running_loop(), events))
     enqueue(engine, metrics, job)
