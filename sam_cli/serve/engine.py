@@ -224,7 +224,7 @@ class Engine:
         embeds, rows, joining, lm_groups, a = [], [], [], [], 0
         for job, first, n in groups:
             if isinstance(job, HeadJob):  # the audio head: no LM work
-                job.encoded(tokens[a:a + n])
+                job.encoded(first, tokens[a:a + n])
             else:
                 embeds += list(prompt_embeds(self.runner, audio_embeds[a:a + n], [job.ids] * n))
                 lm_groups.append((job, first, n))

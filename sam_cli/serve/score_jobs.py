@@ -103,14 +103,16 @@ class HeadJob:
 
     def __post_init__(self) -> None:
         self.best: torch.Tensor | None = None
-        self.seen = 0
+        self.seen: set[int] = set()  # a set: a boundary retried after a failure may read a window twice
+        self.done = False
 
-    def encoded(self, tokens: torch.Tensor) -> None:
-        """Encoder tokens [n, 1 + N, D] of n more of its windows."""
+    def encoded(self, first: int, tokens: torch.Tensor) -> None:
+        """Encoder tokens [n, 1 + N, D] of its windows first, ..., first + n - 1."""
         probs = self.model.classify(tokens).amax(dim=0).cpu()
         self.best = probs if self.best is None else torch.maximum(self.best, probs)
-        self.seen += tokens.shape[0]
-        if self.seen == len(self.windows) and not self.cancelled:
+        self.seen.update(range(first, first + tokens.shape[0]))
+        if len(self.seen) == len(self.windows) and not self.cancelled and not self.done:
+            self.done = True
             self.sink(("result", top_scores(head_names(self.model, len(self.best)), self.best, self.top_k)))
 
 
