@@ -1710,11 +1710,14 @@ def make_clip(sources: Sources, out: Path, split: str, index: int, seed: int, vo
         audio_id = f"audio/{split}/{stem}.wav"
         text = clip_caption(win, sources)
         qa = clip_questions(win, sources, vocabulary, opts)
-        metas.append(window_meta(win, len(starts), audio_id, text))
+        meta = window_meta(win, len(starts), audio_id, text)
+        metas.append(meta)
+        # The sound classes in the window, by label, for `sam train --tag-weight` (the encoder's head).
+        tags = [sources.categories[c]["label"] if c in sources.categories else c for c in meta["present"]]
         records.append({"instruction": DESCRIBE_PROMPT, "input": "", "output": text, "audio_id": audio_id,
-                        "dataset": DATASET, "task": "caption"})
-        records += [{"instruction": q, "input": "", "output": a, "audio_id": audio_id, "dataset": DATASET, "task": t}
-                    for t, q, a in qa]
+                        "dataset": DATASET, "task": "caption", "tags": tags})
+        records += [{"instruction": q, "input": "", "output": a, "audio_id": audio_id, "dataset": DATASET, "task": t,
+                     "tags": tags} for t, q, a in qa]
     return metas, records
 
 

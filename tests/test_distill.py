@@ -19,7 +19,8 @@ import torch
 from sam_cli.train import ct2_format as C
 from sam_cli.train import whisper_ct2 as W
 from sam_cli.train import whisper_decode as WD
-from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher, distill_loss, pool_frames, valid_steps
+from sam_cli.train.objectives import TrainingNet
+from sam_cli.train.distill import DistillationHead, WhisperTeacher, distill_loss, pool_frames, valid_steps
 
 # --- an independent CTranslate2 writer -------------------------------------------------------------------------
 TYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4, "bfloat16": 5}
@@ -281,10 +282,10 @@ def test_teacher_and_sam_wrapper_train_only_the_student(tiny_ct2):
     sam = build_tiny_model().train()
     head = DistillationHead.for_model(sam, teacher.dim)
     keys = set(sam.state_dict())
-    net = SAMWithDistillation(sam, head)
+    net = TrainingNet(sam, head)
     fbank = torch.randn(2, 1, 1024, 128)
     ids = torch.randint(0, 300, (2, 5))
-    logits, loss = net(fbank, ids, frames)
+    logits, loss, _ = net(fbank, ids, frames)
     assert logits.shape[:2] == (2, 5) and loss.ndim == 0
     loss.backward()
     assert sam.encoder.blocks[0].attn.qkv.weight.grad is not None and head.frames[0].weight.grad is not None

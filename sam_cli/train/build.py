@@ -203,18 +203,18 @@ def init_separator(model: SAM, tokenizer: Tokenizer) -> None:
 # What trains
 
 
-def set_trainable(model: SAM, plan: StagePlan) -> list[tuple[str, nn.Parameter]]:
+def set_trainable(model: SAM, plan: StagePlan, train_head: bool = False) -> list[tuple[str, nn.Parameter]]:
     """Freeze everything, then unfreeze what the stage trains; returns the trainable (name, parameter) pairs.
 
-    The encoder's AudioSet head (fc_norm, head) is not on the path to the LM, so it never trains (DDP also
-    refuses parameters that take no part in the loss).
+    The encoder's head (fc_norm, head) is not on the path to the LM, so it trains only with the tagging loss
+    (`train_head`, in a stage that trains the encoder): DDP refuses parameters that take no part in the loss.
     """
     model.requires_grad_(False)
     if plan.train_connector:
         model.connector.requires_grad_(True)
     if plan.train_encoder:
         for name, p in model.encoder.named_parameters():
-            p.requires_grad_(not name.startswith(("fc_norm.", "head.")))
+            p.requires_grad_(train_head or not name.startswith(("fc_norm.", "head.")))
     if plan.train_lm == "full":
         model.lm.requires_grad_(True)
     elif plan.train_lm == "lora":

@@ -26,6 +26,8 @@ sized by a config file's [model] table). Stages: 1 connector on classification t
 4 on everything (1e-4, 1 epoch). Checkpoints go to OUTPUT/checkpoints, metrics to OUTPUT/metrics.jsonl, the
 final model to OUTPUT/model. Several GPUs or nodes: torchrun --nproc_per_node N -m sam_cli train ...
 --distill-teacher DIR: a frozen Whisper encoder also teaches the EAT encoder (training only).
+--tag-weight W: the encoder's head also learns the records' "tags" (sound classes); it ships with the model,
+and `sam classify` without --labels then reads it.
 """
 
 Str = Optional[str]
@@ -84,6 +86,8 @@ def train(
                                                        help="The teacher hears each window padded to its 30 s, "
                                                        "as Whisper was trained, or the window alone (~3x "
                                                        "cheaper) [full].", show_default=False)] = None,
+    tag_weight: Annotated[Float, typer.Option(help="Weight of the tagging loss: the encoder's head learns the "
+                                              "records' 'tags' lists (binary cross-entropy) [0: off].")] = None,
     prune_tokens: Annotated[Float, typer.Option(help="TopK token pruning in the EAT encoder while training: share "
                                                 "of tokens dropped at each pruning block, 0 to <1; saved with the "
                                                 "model [the model's: off].")] = None,

@@ -126,6 +126,8 @@ class TrainConfig:
     distill_loss: str = "cosine"  # cosine | mse, per 160-ms step against the teacher's pooled frames
     distill_pooled_weight: float = 0.25  # the CLS -> clip-mean term, per sample
     distill_full_context: bool = True  # the teacher sees each window zero-padded to its 30 s (else the window)
+    # --- tagging (sam_cli/train/tagging.py): the encoder's head learns the records' `tags` beside the LM loss ---
+    tag_weight: float = 0.0  # the tagging loss's weight (binary cross-entropy per sample, summed over classes); 0: off
     # --- TopK token pruning in the EAT encoder (docs/design.md §4a); saved with the model, which then runs pruned ---
     prune_tokens: float | None = None  # share of tokens dropped at each pruning block, [0, 1); None: the model's
     prune_by: str | None = None  # attention | mean-attention | intensity | variation; None: the model's
@@ -300,7 +302,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         if value is not None and value <= 0:
             raise bad(f"{name} must be positive, not {value}")
     for name in ("warmup_steps", "num_workers", "num_samples", "weight_decay", "grad_clip", "lora_rank",
-                 "distill_weight", "distill_pooled_weight"):
+                 "distill_weight", "distill_pooled_weight", "tag_weight"):
         value = getattr(cfg, name)
         if value is not None and value < 0:
             raise bad(f"{name} must not be negative, not {value}")

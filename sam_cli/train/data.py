@@ -3,6 +3,8 @@
 - The JSON file is a list of `{"instruction", "input", "output", "audio_id", "dataset", "task"}` records. It
   is checked up front: the first bad record is reported by its index and field (DataError, one line).
   `input` and `dataset` may be absent; `task` is needed only when the stage selects records by task.
+  An optional `tags` list (the names of the sound classes in the clip; [] for none) feeds the tagging loss
+  (`tag_weight`, sam_cli/train/tagging.py); records without it take no part in that loss.
 - Text: prompt = format_prompt(instruction (+ "\\n" + input), template); target = output + EOS; the whole
   text is cut at `max_text_tokens` (LTU's cutoff_len, 108), from the end. Tokenised once, up front, into
   flat numpy arrays, audio paths too: millions of small Python objects would be copied page by page into
@@ -52,6 +54,7 @@ class Record:
     audio_id: str
     dataset: str = ""
     task: str | None = None
+    tags: tuple[str, ...] | None = None  # sound classes in the clip, for the tagging loss; None: unknown
 
     @property
     def question(self) -> str:
@@ -81,8 +84,10 @@ def read_records(path: str | Path, need_task: bool = False) -> list[Record]:
             problems.append(f"record {i}: {problem}")
             continue
         if not problems:
+            tags = item.get("tags")
             records.append(Record(item["instruction"], item.get("input") or "", item["output"], item["audio_id"],
-                                  item.get("dataset") or "", item.get("task")))
+                                  item.get("dataset") or "", item.get("task"),
+                                  None if tags is None else tuple(tags)))
     if problems:
         more = f" (and {len(problems) - 1} more bad records)" if len(problems) > 1 else ""
         raise DataError(f"{path}: {problems[0]}{more}")
@@ -104,6 +109,9 @@ def _check_record(item: Any, need_task: bool) -> str | None:
             return f"field '{name}' must be a string, found a JSON {_json_kind(item[name])}"
     if not item["audio_id"].strip():
         return "field 'audio_id' is empty"
+    tags = item.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags)):
+        return "field 'tags' must be a list of non-empty strings"
     return None
 
 
@@ -150,6 +158,9 @@ class Examples:
     offsets: np.ndarray  # int64 [n + 1]: example i is ids[offsets[i]:offsets[i + 1]]
     prompt_len: np.ndarray  # int32 [n]: how many of its tokens are the prompt
     truncated: int = 0  # examples cut at max_text_tokens
+    tag_ids: np.ndarray | None = None  # int32: every example's tag classes, concatenated (tagging only)
+    tag_offsets: np.ndarray | None = None  # int64 [n + 1]; example i's tags are unknown when tag_known[i] is 0
+    tag_known: np.ndarray | None = None  # bool [n]
 
     def __len__(self) -> int:
         return len(self.prompt_len)
@@ -165,9 +176,17 @@ class Examples:
     def tokens(self, i: int) -> np.ndarray:
         return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
+    def tags(self, i: int) -> np.ndarray | None:
+        """Example i's tag class indices, or None when its record has no tags (or tagging is off)."""
+        if self.tag_ids is None or self.tag_offsets is None or self.tag_known is None or not self.tag_known[i]:
+            return None
+        return self.tag_ids[self.tag_offsets[i] : self.tag_offsets[i + 1]]
+
 
 def tokenize(records: Sequence[Record], tokenizer: Tokenizer, audio_root: Path, template: str,
-             max_text_tokens: int) -> Examples:
+             max_text_tokens: int, tag_classes: Sequence[str] | None = None) -> Examples:
+    """Records -> Examples; with `tag_classes`, each record's tags as indices into it (a tag outside it is
+    left out: a held-out set may name classes the training data never had)."""
     prompts = [format_prompt(r.question, template) for r in records]
     # encode_batch runs on all cores: millions of records take seconds, not minutes.
     p_ids = [e.ids for e in tokenizer.tok.encode_batch(prompts, add_special_tokens=False)]
@@ -185,8 +204,16 @@ def tokenize(records: Sequence[Record], tokenizer: Tokenizer, audio_root: Path, 
     path_offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=path_offsets[1:])
     paths = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    return Examples(str(audio_root), paths, path_offsets, np.concatenate(chunks) if chunks else np.zeros(0, np.int32),
-                    np.asarray(offsets, dtype=np.int64), np.asarray(prompt_len, dtype=np.int32), truncated)
+    ex = Examples(str(audio_root), paths, path_offsets, np.concatenate(chunks) if chunks else np.zeros(0, np.int32),
+                  np.asarray(offsets, dtype=np.int64), np.asarray(prompt_len, dtype=np.int32), truncated)
+    if tag_classes is not None:
+        index = {name: k for k, name in enumerate(tag_classes)}
+        per = [[index[t] for t in r.tags if t in index] if r.tags is not None else [] for r in records]
+        ex.tag_known = np.asarray([r.tags is not None for r in records], dtype=bool)
+        ex.tag_offsets = np.zeros(len(per) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in per], out=ex.tag_offsets[1:])
+        ex.tag_ids = np.asarray([k for p in per for k in p], dtype=np.int32)
+    return ex
 
 
 class AudioTextDataset(Dataset):
@@ -207,7 +234,7 @@ class AudioTextDataset(Dataset):
         path = self.examples.audio(i)
         item: dict[str, Any] = {"index": i, "path": path, "tokens": self.examples.tokens(i),
                                 "prompt_len": int(self.examples.prompt_len[i]), "fbank": None, "wav": None,
-                                "error": None}
+                                "tags": self.examples.tags(i), "error": None}
         try:
             wav = load_audio(path)
             item["fbank"] = fbank(wav, self.target_length)[None]  # [1, T, 128]
@@ -234,6 +261,8 @@ class Batch:
     indices: list[int]
     failed: list[tuple[str, str]] = field(default_factory=list)  # (audio path, reason)
     wav: torch.Tensor | None = None  # [B, T * 160] 16-kHz waveforms (with_wav only)
+    tags: torch.Tensor | None = None  # [B, classes] 0/1 targets of the tagging loss (num_tags only)
+    tag_known: torch.Tensor | None = None  # [B] bool: rows whose record has tags
 
     @property
     def num_targets(self) -> int:
@@ -245,9 +274,12 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=nb)
+
         return Batch(self.fbank.to(device, non_blocking=nb), self.input_ids.to(device, non_blocking=nb),
                      self.labels.to(device, non_blocking=nb), self.mask, self.indices, self.failed,
-                     None if self.wav is None else self.wav.to(device, non_blocking=nb))
+                     move(self.wav), move(self.tags), move(self.tag_known))
 
 
 class Collate:
@@ -255,9 +287,20 @@ class Collate:
     one dummy row with no targets, so that every process still runs a forward and backward pass (DDP needs
     all processes to take part in every gradient reduction)."""
 
-    def __init__(self, eos_id: int, loss_on: str, target_length: int, with_wav: bool = False):
+    def __init__(self, eos_id: int, loss_on: str, target_length: int, with_wav: bool = False, num_tags: int = 0):
         self.eos_id, self.loss_on, self.target_length = eos_id, loss_on, target_length
-        self.with_wav = with_wav
+        self.with_wav, self.num_tags = with_wav, num_tags
+
+    def _tags(self, items: list[dict[str, Any]]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.num_tags:
+            return None, None
+        tags = torch.zeros(max(len(items), 1), self.num_tags)
+        known = torch.zeros(max(len(items), 1), dtype=torch.bool)
+        for row, it in enumerate(items):
+            if it["tags"] is not None:
+                known[row] = True
+                tags[row, torch.from_numpy(it["tags"].astype(np.int64))] = 1.0
+        return tags, known
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         ok = [it for it in items if it["error"] is None]
@@ -267,7 +310,7 @@ class Collate:
             ids = torch.full((1, 1), self.eos_id, dtype=torch.long)
             wav = torch.zeros(1, self.target_length * SAMPLES_PER_FRAME) if self.with_wav else None
             return Batch(fb, ids, torch.full_like(ids, IGNORE_INDEX), torch.zeros_like(ids, dtype=torch.bool), [],
-                         failed, wav)
+                         failed, wav, *self._tags([]))
         width = max(len(it["tokens"]) for it in ok)
         ids = torch.full((len(ok), width), self.eos_id, dtype=torch.long)
         labels = torch.full((len(ok), width), IGNORE_INDEX, dtype=torch.long)
@@ -281,7 +324,7 @@ class Collate:
             labels[row, start:n] = toks[start:]
         fb = torch.stack([it["fbank"] for it in ok])
         wav = torch.stack([it["wav"] for it in ok]) if self.with_wav else None
-        return Batch(fb, ids, labels, mask, [it["index"] for it in ok], failed, wav)
+        return Batch(fb, ids, labels, mask, [it["index"] for it in ok], failed, wav, *self._tags(ok))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ zero-padded to Whisper's 30-s context (what it was trained on; `full_context=Fal
 about 3x cheaper, different outputs). The Whisper network and the CTranslate2 model.bin reader are in
 sam_cli/train/whisper_ct2.py (train-time only, like everything in sam_cli.train).
 
-`SAMWithDistillation(sam, head)` is the module to hand to DDP: one forward computes the LM logits and the
-distillation loss, so both gradients are reduced together.
+train/objectives.TrainingNet(sam, head) is the module a step hands to DDP: one forward computes the LM
+logits and the distillation loss, so both gradients are reduced together.
 """
 
 from __future__ import annotations
@@ -174,27 +174,6 @@ class WhisperTeacher(nn.Module):
         with torch.autocast(wav.device.type, enabled=False):  # the front end in float32 even under bf16 autocast
             mel = whisper_ct2.log_mel(wav.float(), self.n_mels, span)
         return self.encoder(mel)[:, :keep].float()
-
-
-class SAMWithDistillation(nn.Module):
-    """SAM plus the head, as one module for DDP: forward(fbank, input_ids, teacher_frames) ->
-    (text logits, per-sample distillation losses summed over the micro-batch, or None without teacher frames).
-    Holds `sam` and `head` by reference: save and export `sam` as before; save `head.state_dict()` for resume."""
-
-    def __init__(self, sam: nn.Module, head: DistillationHead, kind: str = "cosine", pooled_weight: float = 0.25):
-        super().__init__()
-        self.sam, self.head = sam, head
-        self.kind, self.pooled_weight = kind, pooled_weight
-
-    def forward(self, fbank: Tensor, input_ids: Tensor, teacher_frames: Tensor | None = None,
-                valid: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        audio_embeds, tokens = self.sam.encode_audio(fbank)
-        logits, _ = self.sam(fbank, input_ids, audio_embeds=audio_embeds)
-        if teacher_frames is None:
-            return logits, None
-        loss = distill_loss(tokens, teacher_frames, self.head, valid=valid, kind=self.kind,
-                            pooled_weight=self.pooled_weight, reduction="sum")
-        return logits, loss
 
 
 def setup_distillation(model: nn.Module, cfg: TrainConfig, plans: dict[int, StagePlan], device: torch.device,

@@ -47,7 +47,9 @@ from sam_cli.train.checkpoints import SKIPPED_FILE, STATE_VERSION, RunFolder, Sa
 from sam_cli.train.config import ConfigError, StagePlan, TrainConfig, plan_stage
 from sam_cli.train.data import (AudioTextDataset, Batch, Collate, DataError, Examples, Record, StepSampler,
                                 read_records, resolve_audio_root, split_eval, tokenize)
-from sam_cli.train.distill import DistillationHead, SAMWithDistillation, WhisperTeacher, setup_distillation
+from sam_cli.train.distill import DistillationHead, WhisperTeacher, setup_distillation
+from sam_cli.train.objectives import TrainingNet, forward
+from sam_cli.train.tagging import ensure_head, tag_classes
 
 # Settings that fix the data order: a resume with other values would not continue the same run.
 RESUME_FIXED = ("train_json", "eval_json", "eval_split", "seed", "batch_size", "group_by_length", "curriculum",
@@ -78,17 +80,6 @@ class Stopped(Exception):
                          f"continue with: sam train --resume -o {output}")
 
 
-@dataclasses.dataclass
-class StepStats:
-    loss: float
-    targets: int
-    tokens: int
-    samples: int
-    failed: int
-    grad_norm: float
-    distill_loss: float | None = None  # per-sample mean over the global batch, before distill_weight
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         if not cfg.output:
@@ -105,6 +96,7 @@ class Trainer:
         self.stop_reason: str | None = None  # set by SIGTERM; checked at the next step boundary
         self.teacher: WhisperTeacher | None = None  # distillation: the frozen teacher and the trained head
         self.head: DistillationHead | None = None
+        self.tag_classes: list[str] | None = None  # tagging: the head's classes (tag_weight > 0)
         self.analysis = None  # with analyze_data: sam_cli.analysis.run.CheckpointAnalysis, made at the first save
         if self.d.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -190,6 +182,12 @@ class Trainer:
         model = build.finish(model, cfg, tokenizer).to(d.device)
         model.train()
         self.teacher, self.head = setup_distillation(model, cfg, plans, d.device, head_state, self.log)
+        if cfg.tag_weight > 0 and any(p.train_encoder for p in plans.values()):
+            self.tag_classes = tag_classes(train_records)
+            if saved is not None and model.cfg.labels != self.tag_classes:
+                raise UsageError("the checkpoint's tagging head has other classes than the data's tags; resume "
+                                 "with the data it was trained on")
+            ensure_head(model, self.tag_classes, cfg.seed, self.log)
 
         for stage in cfg.stage_list[start_index:]:
             self._stage(model, tokenizer, plans[stage], train_records, eval_records, start_step, opt_state, rngs)
@@ -260,14 +258,16 @@ class Trainer:
 
     # --- one stage ---------------------------------------------------------------------------------------
     def _examples(self, records: list[Record], plan: StagePlan, tokenizer: Tokenizer, model: SAM,
-                  root: Path) -> Examples:
+                  root: Path, tags: list[str] | None = None) -> Examples:
         chosen = [r for r in records if plan.selects(r.task or "")] if plan.tasks != ("*",) else records
-        return tokenize(chosen, tokenizer, root, model.cfg.prompt_template, self.cfg.max_text_tokens)
+        return tokenize(chosen, tokenizer, root, model.cfg.prompt_template, self.cfg.max_text_tokens, tags)
 
     def _stage(self, model: SAM, tokenizer: Tokenizer, plan: StagePlan, train_records: list[Record],
                eval_records: list[Record], start_step: int, opt_state: dict | None, rngs: list | None) -> None:
         cfg, d = self.cfg, self.d
-        train = self._examples(train_records, plan, tokenizer, model, self.audio_root)
+        tagging = self.tag_classes is not None and plan.train_encoder
+        train = self._examples(train_records, plan, tokenizer, model, self.audio_root,
+                               self.tag_classes if tagging else None)
         if len(train) == 0:
             raise DataError(f"stage {plan.stage} trains on records whose task matches {', '.join(plan.tasks)}; none "
                             f"of the {len(train_records)} records in {cfg.train_json} does (see `sam train --help`)")
@@ -281,14 +281,15 @@ class Trainer:
             self.log(f"stage {plan.stage}: already complete ({start_step} steps)")
             return
 
-        trainable = build.set_trainable(model, plan)
+        trainable = build.set_trainable(model, plan, train_head=tagging)
         params = [p for _, p in trainable]
         distill = self.head is not None and plan.train_encoder
         net: torch.nn.Module = model
-        if distill:
-            assert self.head is not None
-            params += list(self.head.parameters())
-            net = SAMWithDistillation(model, self.head, cfg.distill_loss, cfg.distill_pooled_weight)
+        if distill or tagging:
+            if distill:
+                assert self.head is not None
+                params += list(self.head.parameters())
+            net = TrainingNet(model, self.head if distill else None, cfg.distill_loss, cfg.distill_pooled_weight)
         optimizer = torch.optim.AdamW(params, lr=plan.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
@@ -303,7 +304,8 @@ class Trainer:
             set_rng_state(rngs[d.rank])
 
         target_length = model.cfg.target_length
-        collate = Collate(tokenizer.eos_id, cfg.loss_on, target_length, with_wav=distill)
+        collate = Collate(tokenizer.eos_id, cfg.loss_on, target_length, with_wav=distill,
+                          num_tags=len(self.tag_classes or []) if tagging else 0)
         loader = DataLoader(AudioTextDataset(train, target_length, with_wav=distill), batch_sampler=sampler,
                             collate_fn=collate,
                             num_workers=cfg.num_workers, worker_init_fn=reports.worker_init,
@@ -332,7 +334,7 @@ class Trainer:
             micro = [next(it) for _ in range(sampler.accumulation)]
             lr = plan.lr * lr_factor(step, plan.warmup_steps, total)
             prune_schedule.apply(model, cfg, step, total)
-            stats = self._step(net, optimizer, params, micro, lr, audio_tokens, distill)
+            stats = self._step(net, optimizer, params, micro, lr, audio_tokens, distill, tagging)
             dt = time.perf_counter() - t0
             ema = dt if ema is None else 0.9 * ema + 0.1 * dt
             done = step + 1
@@ -341,11 +343,13 @@ class Trainer:
                                 "lr": lr, "grad_norm": stats.grad_norm, "samples": stats.samples, "tokens": stats.tokens,
                                 "tokens_per_s": stats.tokens / dt, "skipped": stats.failed,
                                 "time": time.perf_counter() - t_stage}
-                               | ({"distill_loss": stats.distill_loss} if distill else {}))
+                               | ({"distill_loss": stats.distill_loss} if distill else {})
+                               | ({"tag_loss": stats.tag_loss} if tagging else {}))
             if done % cfg.log_every == 0 or done == total or done == start_step + 1:
                 eta = reports.duration(ema * (total - done))
                 self.log(f"stage {plan.stage} step {done}/{total} (epoch {epoch:.2f})  loss "
                          f"{stats.loss:.4f}" + (f"  distill {stats.distill_loss:.4f}" if distill else "")
+                         + (f"  tags {stats.tag_loss:.4f}" if tagging else "")
                          + f"  lr {lr:.2e}  {reports.si(stats.tokens / dt)} tok/s  ETA {eta}"
                          + (f"  skipped {len(self.skipped)} clips" if self.skipped else ""))
             if len(held_out) and (done % cfg.eval_every == 0 or done == total):
@@ -365,7 +369,8 @@ class Trainer:
             h.remove()
 
     def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-              micro: list[Batch], lr: float, audio_tokens: int, distill: bool = False) -> StepStats:
+              micro: list[Batch], lr: float, audio_tokens: int, distill: bool = False,
+              tagging: bool = False) -> reports.StepStats:
         d = self.d
         for b in micro:
             for path, reason in b.failed:
@@ -377,25 +382,24 @@ class Trainer:
         distill_scale = self.cfg.distill_weight * d.world / max(global_samples, 1.0)  # ... or by samples
         loss_sum = torch.zeros((), dtype=torch.float64, device=d.device)
         distill_sum = torch.zeros((), dtype=torch.float64, device=d.device)
+        tag_scale = self.cfg.tag_weight * d.world / max(global_samples, 1.0)
+        tag_sum = torch.zeros((), dtype=torch.float64, device=d.device)
         for j, b in enumerate(micro):
             b = b.to(d.device)
             sync = j == len(micro) - 1
             ctx = net.no_sync() if isinstance(net, DDP) and not sync else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
-                    if distill:
-                        assert self.teacher is not None and b.wav is not None
-                        logits, dist = net(b.fbank, b.input_ids, self.teacher(b.wav))
-                    else:
-                        logits, dist = net(b.fbank, b.input_ids)
+                    logits, dist, tag = forward(net, b, self.teacher if distill else None, tagging)
                 ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), b.labels.reshape(-1),
                                      ignore_index=IGNORE_INDEX, reduction="sum")
                 loss = ce * scale
-                if distill:
-                    if not b.indices:  # a dummy batch (every clip failed): no samples, but DDP must see every parameter
-                        dist = dist * 0.0
+                if dist is not None:
                     loss = loss + dist * distill_scale
                     distill_sum += dist.detach().double()
+                if tag is not None:
+                    loss = loss + tag * tag_scale
+                    tag_sum += tag.detach().double()
                 loss.backward()
             loss_sum += ce.detach().double()
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
@@ -405,11 +409,13 @@ class Trainer:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens = sum(b.num_text_tokens + audio_tokens * len(b.indices) for b in micro)
-        total_loss, total_distill, tokens, failed = distributed.all_reduce_sum(
-            d, [float(loss_sum), float(distill_sum), tokens, sum(len(b.failed) for b in micro)])
+        total_loss, total_distill, total_tag, tokens, failed = distributed.all_reduce_sum(
+            d, [float(loss_sum), float(distill_sum), float(tag_sum), tokens, sum(len(b.failed) for b in micro)])
         loss = total_loss / targets if targets else float("nan")
         distill_loss = (total_distill / global_samples if global_samples else float("nan")) if distill else None
-        return StepStats(loss, int(targets), int(tokens), int(global_samples), int(failed), grad_norm, distill_loss)
+        tag_loss = (total_tag / global_samples if global_samples else float("nan")) if tagging else None
+        return reports.StepStats(loss, int(targets), int(tokens), int(global_samples), int(failed), grad_norm, distill_loss,
+                         tag_loss)
 
     # --- eval, samples, checkpoints ----------------------------------------------------------------------
     def _evaluate(self, model: SAM, held_out: Examples, plan: StagePlan, step: int) -> None:

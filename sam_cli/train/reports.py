@@ -4,6 +4,7 @@ formatting of its progress line. The Trainer (loop.py) decides when; these compu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Callable
 
 import torch
@@ -16,6 +17,18 @@ from sam_cli.train.config import TrainConfig
 from sam_cli.train.data import AudioTextDataset, Collate, Examples, eval_micro_batches
 
 Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+@dataclasses.dataclass
+class StepStats:
+    loss: float
+    targets: int
+    tokens: int
+    samples: int
+    failed: int
+    grad_norm: float
+    distill_loss: float | None = None  # per-sample mean over the global batch, before distill_weight
+    tag_loss: float | None = None  # the same for the tagging loss, before tag_weight
 
 
 def worker_init(_: int) -> None:
