@@ -161,7 +161,7 @@ if [ "$rc" = 75 ]; then
   # 64 MiB come back: float32 weights over 60 MB are shipped as an fp16 copy (SAM checkpoint format either way).
   latest=$(ls -d "$work/$run"/checkpoints/stage* | tail -1)
   ship="$latest"
-  if [ "$(stat -c %s "$latest/model.safetensors")" -gt 60000000 ]; then
+  if [ "${SHIP_HALF:-0}" = 1 ] || [ "$(stat -c %s "$latest/model.safetensors")" -gt 60000000 ]; then
     ship="$work/ship/$(basename "$latest")"
     rm -rf "$work/ship" && mkdir -p "$ship"
     cp "$latest/config.json" "$latest/tokenizer.json" "$ship/"
