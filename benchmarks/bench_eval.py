@@ -3,6 +3,7 @@
 model and the eval's throughput (clips a second, the whole command, model loading included).
 
     python3 benchmarks/bench_eval.py --scenes data/clips_eval --limit 60 [--model sam-tiny] [--device cpu]
+                                     [--only esc50,classify,clotho,mmau] [--json rows.json]
 
 The clips come from `scripts/build_scenes.py --mode clips` (held-out recordings, `eval.json`): the
 classification prompt's answers become an ESC-50 folder (clips with one label) and a multi-label file,label
@@ -94,11 +95,20 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", default=None, help="comma-separated tasks")
+    ap.add_argument("--json", type=Path, default=None, help="also the rows as JSON, rewritten after each set")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sets = build(args.scenes, args.out, args.limit)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    rows = []
+    rows, found = [], []
+
+    def keep(row: dict, line: str) -> None:  # shown and saved as it comes, so a run cut short keeps it
+        rows.append(line)
+        found.append(row)
+        print(line, file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"device": args.device, "limit": args.limit, "rows": found}, indent=1))
+
     for task, data in sets.items():
         if args.only and task not in args.only.split(","):
             continue
@@ -113,6 +123,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         if p.returncode not in (0, 1):
             print(p.stderr, file=sys.stderr)
+            keep({"set": task, "wall_s": wall, "exit": p.returncode}, f"{task}: exit {p.returncode}, {wall:.1f} s")
             continue
         r = json.loads(p.stdout)
         for method, m in r["methods"].items():
@@ -121,7 +132,9 @@ def main() -> None:
             shown = ", ".join(f"{k} {m[k]:.3f}" for k in keys)
             if "by_difficulty" in m:
                 shown += "; " + ", ".join(f"{d} {v['accuracy']:.3f}" for d, v in m["by_difficulty"].items())
-            rows.append(f"| {task} | {method} | {r['scored']} | {shown} | {r['clips'] / wall:.2f} |")
+            keep({"set": task, "method": method, "scored": r["scored"], "clips": r["clips"], "wall_s": wall,
+                  "clips_per_s": r["clips"] / wall, **{k: m[k] for k in keys}},
+                 f"| {task} | {method} | {r['scored']} | {shown} | {r['clips'] / wall:.2f} |")
         print(f"{task}: {wall:.1f} s", file=sys.stderr)
     if not args.only or "clotho" in args.only.split(","):
         # The reference: `sam batch` captioning the same clips with the same prompt, in the same run.
@@ -131,8 +144,10 @@ def main() -> None:
                "--device", args.device] + (["--model", args.model] if args.model else [])
         t0 = time.perf_counter()
         subprocess.run(cmd, capture_output=True, env=env, check=True)
-        rows.append(f"| clotho's clips | `sam batch` (reference) | {len(files)} | | "
-                    f"{len(files) / (time.perf_counter() - t0):.2f} |")
+        wall = time.perf_counter() - t0
+        keep({"set": "clotho's clips", "method": "sam batch (reference)", "clips": len(files), "wall_s": wall,
+              "clips_per_s": len(files) / wall},
+             f"| clotho's clips | `sam batch` (reference) | {len(files)} | | {len(files) / wall:.2f} |")
     print("| set | method | clips | metrics | clips/s (whole command) |")
     print("| --- | --- | --- | --- | --- |")
     print("\n".join(rows))
