@@ -99,7 +99,7 @@ fi
 
 # Summary: stage statuses and the figures, from the JSON where written, else from the logs' lines.
 {
-  echo "gpu_checks.sh $(date -u +%FT%TZ), $(head -3 "$DIR/env.txt" | tail -1), $(( $(date +%s) - T0 )) s of $BUDGET"
+  echo "gpu_checks.sh $(date -u +%FT%TZ), $(( $(date +%s) - T0 )) s of $BUDGET:" $(sed -n 3,4p "$DIR/env.txt")
   printf '%s\n' "${STATUS[@]}"
   grep -E " in [0-9.]+s" "$DIR/pytest.log" | tail -1
   grep -E "^FAILED|^ERROR" "$DIR/pytest.log" | head -5
