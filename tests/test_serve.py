@@ -347,3 +347,53 @@ def test_cli_through_the_server_prints_the_same_records(server, refs, clips, tmp
     assert_clean_error(sam("describe", str(text), "--server", server.url), "notes.wav: not a readable audio file", 1)
     assert_clean_error(sam("describe", str(clips["a"]), "--server", "http://127.0.0.1:9"), "cannot reach the server", 1)
     assert_clean_error(sam("describe", str(clips["a"]), "--server", "localhost:8177"), "give a URL", 2)
+
+
+def _imported(importtime_stderr: str) -> set[str]:
+    """The modules that `python -X importtime` says it imported."""
+    return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines()
+            if line.startswith("import time:") and line.count("|") == 2}
+
+
+def test_plain_client_commands_run_without_the_app_and_answer_as_it_does(server, refs, clips, tmp_path):
+    """`sam describe|ask --server` in their plain shapes run without building the Typer app (cli/quick_remote.py):
+    the same stdout, stderr and exit code as the full command line for each shape, and neither torch nor numpy,
+    typer, rich or pydantic imported on the way."""
+    from helpers import sam
+
+    full = ("-c", "from sam_cli.cli import app; app(prog_name='python -m sam_cli')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAM_", "HF_"))}
+    env.update({"HF_HOME": "/nonexistent-hf-home", "HF_HUB_OFFLINE": "1"})  # as helpers.sam
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio")
+    a, b, c = (str(clips[k]) for k in "abc")
+    cases = [
+        ("describe", "--server", server.url, a),
+        ("describe", a, b, "--server=" + server.url, "-f", "CSV"),
+        ("describe", "--server", server.url, "--format", "jsonl", "--temperature", "0.9", "--seed", "5", a, b),
+        ("describe", "--server", server.url, "--prompt", QUESTION, "--max-tokens", "3", "--json", c),
+        ("describe", "--server", server.url, "--format", "srt", c),
+        ("describe", "--server", server.url, str(notes)),  # the server's error
+        ("describe", "--server", server.url, str(notes), a),  # one fails, the other is printed: exit 1
+        ("describe", "--server", "http://127.0.0.1:9", a),
+        ("ask", c, QUESTION, "--server", server.url),
+        ("ask", b, QUESTION, "--choices", "yes,no,maybe", "--json", "--server", server.url),
+        ("ask", b, QUESTION, "--choices", "yes", "--server", server.url),
+        ("describe", "--server", server.url, "-"),
+    ]
+    for args in cases:
+        stdin = clips["b"].read_bytes() if args[-1] == "-" else None
+        quick = sam(*args, stdin=stdin)
+        reference = subprocess.run([sys.executable, *full, *args], input=stdin, capture_output=True, timeout=120,
+                                   cwd=REPO, env=env)
+        assert (quick.returncode, quick.stdout, quick.stderr) == (
+            reference.returncode, reference.stdout, reference.stderr), args
+        assert "Traceback" not in quick.stderr.decode()
+    p = sam("describe", "--server", server.url, "--format", "jsonl", a, b, "--temperature", "0.9", "--seed", "5")
+    assert [json.loads(line) for line in p.stdout.decode().splitlines()] == refs["sampled"]
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "sam_cli", "describe", "--server", server.url, a],
+                       capture_output=True, timeout=60, cwd=REPO, env=env)
+    assert p.returncode == 0 and p.stdout.decode().strip() == _text(refs, "describe", "a"), p.stderr.decode()[-2000:]
+    imported = _imported(p.stderr.decode())
+    assert "sam_cli.serve.client" in imported  # the parse saw its modules
+    assert not {"torch", "numpy", "typer", "rich", "pydantic"} & imported

@@ -9,17 +9,33 @@ from __future__ import annotations
 import os
 import sys
 
-from sam_cli.cli.common import app
-
-# Each module registers its commands on import, in the order `sam --help` lists them.
-from sam_cli.cli import tasks, batch, mic, models, serve  # noqa: E402,F401  isort:skip
-from sam_cli.cli import eval as _eval  # noqa: E402,F401  isort:skip
-from sam_cli.train.command import register
-
-register(app)
-from sam_cli.cli import analyze  # noqa: E402,F401  isort:skip
-
 __all__ = ["app", "main"]
+_app = None
+
+
+def _build():
+    """The Typer app with every command, built on first use: `sam describe --server` runs without it
+    (cli/quick_remote.py), since building it costs more than a warm server's answer."""
+    global _app
+    if _app is None:
+        from sam_cli.cli.common import app
+
+        # Each module registers its commands on import, in the order `sam --help` lists them.
+        from sam_cli.cli import tasks, batch, mic, models, serve  # noqa: F401  isort:skip
+        from sam_cli.cli import eval as _eval  # noqa: F401  isort:skip
+        from sam_cli.train.command import register
+
+        register(app)
+        from sam_cli.cli import analyze  # noqa: F401  isort:skip
+
+        _app = app
+    return _app
+
+
+def __getattr__(name: str):
+    if name == "app":
+        return _build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Commands that load numpy through torch: numpy is imported first, while Ctrl-C still exits at once (see main).
@@ -78,6 +94,15 @@ def main() -> None:
     import signal
     import threading
 
+    from sam_cli.cli.quick_remote import run
+
+    try:
+        code = run(sys.argv[1:])  # a plain `describe`/`ask` through a server: no app to build
+    except KeyboardInterrupt:
+        _exit_interrupted()
+    if code is not None:
+        raise SystemExit(code)
+    app = _build()
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) not in (
             signal.SIG_IGN, None):
         _command_codes.update(c.__code__ for c in _callbacks(app) if hasattr(c, "__code__"))
