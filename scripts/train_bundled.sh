@@ -15,7 +15,8 @@
 #                     each kept once done, so a build that does not fit one command goes on in the next.
 # Several runs on one build (e.g. with and without a teacher, side by side): BUILD_ONLY=1 builds and exits;
 # then RUN (the run's folder in WORK, "run"), TRAIN_ARGS (more `sam train` options, e.g. "--distill-teacher
-# DIR"), WORKERS (data-loading processes; nproc - 2) and SHIP=0 (no checkpoint back at a pause) per run.
+# DIR"), WORKERS (data-loading processes; nproc - 2), SHIP=0 (no checkpoint back at a pause, no model at the
+# end) and SHIP_HALF=1 (a paused checkpoint back as fp16 whatever its size) per run; scripts/train_many.sh runs them.
 # Both: SEED (0), EMPTY_SHARE (build_scenes --empty-share), BUILD_ARGS (more build_scenes options, e.g. "--mix
 # single=0.4,scene=0.2,ambience=0.1,speech=0.22,empty=0.08"), CONFIG (configs/sam-tiny.toml), WORK.
 #
@@ -186,6 +187,6 @@ rm -f "$out"/checkpoint.tgz.part-*
 [ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/$run/model" --data "$evaldata" --split eval_seen \
   --limit "${EVAL_SEEN_LIMIT:-200}" --out "$out/eval_seen.json" 2>&1 | tee "$out/eval_seen.txt" >&2
 # The device returns files of at most 16 MiB: ship the model in parts (cat model.tgz.part-* | tar xz).
-tar -C "$work/$run" -czf - model | split -b 15M - "$out/model.tgz.part-"
+[ "${SHIP:-1}" = 0 ] || tar -C "$work/$run" -czf - model | split -b 15M - "$out/model.tgz.part-"
 pack_out
 echo "total $(elapsed) s" >&2
