@@ -16,7 +16,9 @@
 # Each stage gets a share of what is left of CHECKS_SECONDS (default 240) under `timeout`, which ends the
 # stage's whole process group (the server included); its exit status is logged (124: cut short). The
 # benchmarks print or save rows as they finish, so a stage cut short still reports. At the end the folder
-# holds summary.txt (printed) and checks.tgz (env, logs, JSON). ENC_ARGS, SERVE_ARGS and EVAL_ARGS replace
+# holds summary.txt (printed) and checks.tgz (env, logs, JSON). CHECKS_STAGES (pytest,encoders,serve,eval) runs
+# a subset, with the budget its own (e.g. the GPU-only stages beside a CPU-bound data build, in their own folder,
+# the rest after it). ENC_ARGS, SERVE_ARGS and EVAL_ARGS replace
 # the benchmarks' arguments; CHECKS_DEVICE=cpu runs the same stages on the CPU (tiny arguments) to test this.
 set -u
 DIR=${1:-/tmp/gpu_checks}
@@ -27,8 +29,11 @@ DEVICE=${CHECKS_DEVICE:-cuda}
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 cap() { local l v; l=$(left); v=$1; [ "$v" -gt "$l" ] && v=$l; [ "$v" -lt 5 ] && v=5; echo "$v"; }  # as gpu_suite.sh
 STATUS=()
+STAGES=${CHECKS_STAGES:-pytest,encoders,serve,eval}  # a subset runs only those (e.g. beside a data build)
+want() { [[ ",$STAGES," == *",$1,"* ]]; }
 # stage NAME SHARE_SECONDS COMMAND...: COMMAND under timeout, its output in NAME.log, its exit status kept.
 stage() {
+  want "$1" || return 0
   local name=$1 secs t rc; secs=$(cap "$2"); shift 2; t=$(date +%s)
   echo "== $name: up to $secs s ($(left) s left)"
   timeout -k 10 "$secs" "$@" > "$DIR/$name.log" 2>&1; rc=$?
@@ -75,12 +80,12 @@ cat "$DIR/env.txt"
 # 1. Issue 22 (test_pruning.py has no GPU tests yet: collected in case). A `sam describe` beside the tests
 # fills Triton's cache for the bundled model (its kernels: a minute on a new machine), so that stage 2's
 # `sam batch` and server do not time compilation.
-timeout -k 5 "$(cap 120)" python3 -m sam_cli describe --device "$DEVICE" examples/dog_bark.wav \
-  > "$DIR/warmup.log" 2>&1 &
-WARM=$!
+WARM=
+want serve && { timeout -k 5 "$(cap 120)" python3 -m sam_cli describe --device "$DEVICE" examples/dog_bark.wav \
+  > "$DIR/warmup.log" 2>&1 & WARM=$!; }
 stage pytest $(( $(left) * 35 / 100 )) python3 -m pytest -q -m gpu tests/test_audio_mamba.py tests/test_pruning.py \
   -rfE --durations=8 -p no:cacheprovider
-wait $WARM; echo "warm-up describe exit $?" >> "$DIR/warmup.log"
+[ -z "$WARM" ] || { wait $WARM; echo "warm-up describe exit $?" >> "$DIR/warmup.log"; }
 stage encoders $(( $(left) * 30 / 100 )) python3 benchmarks/bench_encoders.py --device "$DEVICE" \
   ${ENC_ARGS:---seconds 1,10,60,300 --repeats 3} --json "$DIR/encoders.json"
 
@@ -90,7 +95,9 @@ stage serve $(( $(left) * 65 / 100 )) python3 benchmarks/bench_serve.py \
 
 # 3. Issue 21: bench_eval.py on the first 40 held-out clips: scored labels (ESC-50 layout) and captions (Clotho),
 # then `sam batch` over the caption clips (EVAL_ARGS="--limit 40" runs all four layouts: ~2 processes more).
-if [ -f "$SCENES/eval.json" ]; then
+if ! want eval; then
+  :
+elif [ -f "$SCENES/eval.json" ]; then
   stage eval $(( $(left) - 10 )) python3 benchmarks/bench_eval.py --scenes "$SCENES" --out /tmp/gpu_checks_eval \
     --device "$DEVICE" ${EVAL_ARGS:---limit 40 --only esc50,clotho} --json "$DIR/eval.json"
 else
