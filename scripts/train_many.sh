@@ -7,7 +7,7 @@
 # Per run, separated by "|": its folder name in WORK (and in OUTDIR), its config, its data-loading processes,
 # its steps (empty: sized by its own calibration to TRAIN_SECONDS; a number gives every run the same steps
 # whatever its speed, for a comparison at equal steps) and more `sam train` options. EVAL_RUNS (names, comma
-# separated) are evaluated at the end (train_bundled.sh's evaluation; the others skip it), NOSHIP_RUNS send no
+# separated) are evaluated at the end (train_bundled.sh's evaluation, its tables and JSON in logs.tgz; the others skip it), NOSHIP_RUNS send no
 # checkpoint back at a pause (the device returns at most 8 files, 64 MiB). The build and every other variable
 # are train_bundled.sh's. OUTDIR gets one folder a run and logs.tgz.
 set -uo pipefail
@@ -47,6 +47,6 @@ for i in "${!pids[@]}"; do
   tail -n 2 "$out/${names[$i]}.log" >&2
   [ "$rc" = 0 ] || status=1
 done
-(cd "$out" && find . -type f ! -name '*.part-*' ! -name logs.tgz ! -name 'eval*.json' | tar -czf logs.tgz -T - --remove-files)
+(cd "$out" && find . -type f ! -name '*.part-*' ! -name logs.tgz | tar -czf logs.tgz -T - --remove-files)
 echo "$(( $(date +%s) - t0 )) s" >&2
 exit $status
