@@ -1712,8 +1712,12 @@ def make_clip(sources: Sources, out: Path, split: str, index: int, seed: int, vo
         qa = clip_questions(win, sources, vocabulary, opts)
         meta = window_meta(win, len(starts), audio_id, text)
         metas.append(meta)
-        # The sound classes in the window, by label, for `sam train --tag-weight` (the encoder's head).
+        # The sound classes in the window, by label, for `sam train --tag-weight` (the encoder's head); a window
+        # of nothing is tagged as the classification answer says it ("Silence." / "Background noise."), so that
+        # the head has a class for it.
         tags = [sources.categories[c]["label"] if c in sources.categories else c for c in meta["present"]]
+        if not tags and not win.edge:
+            tags = ["background noise" if clip.noise else "silence"]
         records.append({"instruction": DESCRIBE_PROMPT, "input": "", "output": text, "audio_id": audio_id,
                         "dataset": DATASET, "task": "caption", "tags": tags})
         records += [{"instruction": q, "input": "", "output": a, "audio_id": audio_id, "dataset": DATASET, "task": t,
