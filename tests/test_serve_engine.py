@@ -195,3 +195,34 @@ def test_max_admit_spreads_a_long_file_over_steps(model, max_admit):
         assert engine.windows_admitted_total == 4
     finally:
         engine.stop()
+
+
+def test_the_model_thread_keeps_its_torch_threads_when_the_others_take_one():
+    """`sam serve` gives torch's CPU threads to the model thread alone (engine.py: a second OpenMP team made the
+    CPU model twice as slow): set_torch_threads(2) there holds after an audio worker's set_torch_threads(1), even
+    though the model thread had run no parallel op yet (torch.set_num_threads alone would take the worker's 1).
+    In a fresh process, since the counts are the process's."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    code = """
+import threading, torch
+from sam_cli.serve.engine import set_torch_threads
+torch.set_num_threads(1)  # as sam serve's main thread
+ready, worker_done, seen = threading.Event(), threading.Event(), {}
+def model_thread():
+    set_torch_threads(2); ready.set(); worker_done.wait()
+    torch.ones(1 << 20).add_(1)  # its first parallel op
+    seen["model"] = torch.get_num_threads()
+def worker():
+    ready.wait(); set_torch_threads(1); torch.ones(1 << 20).add_(1)
+    seen["worker"] = torch.get_num_threads(); worker_done.set()
+threads = [threading.Thread(target=model_thread), threading.Thread(target=worker)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(seen["model"], seen["worker"])
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["2", "1"]

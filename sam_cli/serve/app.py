@@ -7,7 +7,6 @@ or a request past --timeout, has its rows dropped at the next step boundary.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -22,8 +21,8 @@ from sam_cli.decoding.options import DecodeOptions
 from sam_cli.serve import protocol as P
 from sam_cli.serve.answers import Answer
 from sam_cli.serve.engine import Engine
-from sam_cli.serve.inputs import (float_field, int_field, prepare, read_body, task_audio, temp_audio, text_field,
-                                  usage_error)
+from sam_cli.serve.inputs import (float_field, in_worker, int_field, prepare, read_body, task_audio, temp_audio,
+                                  text_field, usage_error)
 from sam_cli.serve.metrics import Metrics
 from sam_cli.serve.score_jobs import HeadJob, ScoreJob
 from sam_cli.serve.waiting import collect, log, result_of, stream_events, submit
@@ -217,7 +216,7 @@ async def _generate_record(engine: Engine, metrics: Metrics, request: Request, c
                     int_field(form, "top_k", 0, 0), float_field(form, "top_p", 1.0, 0, 1),
                     int_field(form, "seed", None, -(2**63), 2**63 - 1))
     windows, ids = await prepare(engine.model, path, prompt)
-    duration = await asyncio.to_thread(lambda: A.audio_info(path)[0])
+    duration = await in_worker(lambda: A.audio_info(path)[0])
     answer = Answer(len(windows))
     job, events = submit(engine, metrics, windows, ids, opts)
     await collect(engine, request, job, events, answer, cfg.timeout)

@@ -14,6 +14,12 @@ requests), and classification by the encoder's audio head (`score_jobs.HeadJob`)
 with the others and read by the head, with no LM work. HTTP handlers never touch the model: they submit a
 job and receive its events through `sink`, which is called on this thread (the app hands them over to its
 event loop).
+
+torch's CPU threads (OpenMP): each thread that runs a parallel op keeps a team of its own, and once there are
+more of them than cores, libgomp stops spinning between parallel regions; every region then waits for its
+threads to wake up, which made the CPU model twice as slow here as in `sam describe` (a 10-s clip with
+sam-tiny on 2 cores: 0.11 s against 0.06 s). So the model thread alone gets the process's threads (`threads`);
+`sam serve`'s main thread and the audio-decoding workers run torch on one thread (`set_torch_threads(1)`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ from sam_cli.serve.score_jobs import HeadJob, ScoreJob, ScorePass
 from sam_cli.tasks import encode_windows
 
 Sink = Callable[[tuple], None]
+
+
+def set_torch_threads(n: int) -> None:
+    """This thread's torch CPU threads. torch copies the process-wide count into a thread at its first parallel
+    op: done here first, so that a later set_num_threads on another thread leaves this one's alone."""
+    torch.get_num_threads()
+    torch.set_num_threads(n)
 
 
 class QueueFull(Exception):
@@ -77,8 +90,10 @@ class _Row:
 class Engine:
     """The continuous batch over `model`: submit() from any thread, the model thread does the rest."""
 
-    def __init__(self, model: Any, max_batch: int = 32, max_queue: int = 256, max_admit: int = 8):
+    def __init__(self, model: Any, max_batch: int = 32, max_queue: int = 256, max_admit: int = 8,
+                 threads: int | None = None):
         self.model, self.max_batch, self.max_queue, self.max_admit = model, max_batch, max_queue, max_admit
+        self.threads = threads or torch.get_num_threads()  # the model thread's torch CPU threads
         # The eager runner: its step takes any rows' states, which the batch needs as rows come and go.
         self.runner = lm_runner(model.lm)
         self.eos = model.tokenizer.eos_id
@@ -145,6 +160,7 @@ class Engine:
 
     # --- the model thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
+        set_torch_threads(self.threads)
         with torch.inference_mode():
             while True:
                 with self._cv:

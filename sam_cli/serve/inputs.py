@@ -10,10 +10,21 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import Request
 
 from sam_cli.errors import SamError
 from sam_cli.serve import protocol as P
+from sam_cli.serve.engine import set_torch_threads
+
+# Audio is decoded off the event loop on these threads, each with one torch thread (engine.py says why).
+_WORKERS = ThreadPoolExecutor(thread_name_prefix="sam-audio", initializer=set_torch_threads, initargs=(1,))
+
+
+async def in_worker(fn):
+    """fn() on an audio worker thread."""
+    return await asyncio.get_running_loop().run_in_executor(_WORKERS, fn)
 
 
 def usage_error(fn):
@@ -158,7 +169,7 @@ async def prepare(model: Any, path: Path, question: str) -> tuple[list, list[int
 
     ids = usage_error(lambda: prompt_ids(model, question))
     try:
-        wins = await asyncio.to_thread(lambda: list(windows(model, path)))
+        wins = await in_worker(lambda: list(windows(model, path)))
     except SamError as e:
         raise P.ApiError(400, str(e), code="invalid_audio") from None
     if not wins:
