@@ -397,3 +397,22 @@ def test_plain_client_commands_run_without_the_app_and_answer_as_it_does(server,
     imported = _imported(p.stderr.decode())
     assert "sam_cli.serve.client" in imported  # the parse saw its modules
     assert not {"torch", "numpy", "typer", "rich", "pydantic"} & imported
+
+
+def test_the_plain_client_s_options_are_the_commands_own():
+    """cli/quick_remote.py's tables (names, defaults, ranges) say what the Typer commands say."""
+    from typer.main import get_command
+
+    from sam_cli.cli import app
+    from sam_cli.cli import quick_remote as Q
+
+    for command in ("describe", "ask"):
+        params = {opt: p for p in get_command(app).commands[command].params for opt in p.opts}
+        assert params["--json"].default is False
+        for opt, key in {**Q._VALUE_OPTIONS, **Q._OWN[command]}.items():
+            p = params[opt]
+            assert p.name == key, (command, opt)
+            assert p.default == Q._DEFAULTS[key], (command, opt)
+            if key in Q._NUMBERS:
+                info = p.type_descriptor.parameter_info
+                assert (info.min, info.max) == Q._NUMBERS[key][2:], (command, opt)

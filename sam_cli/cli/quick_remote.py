@@ -1,7 +1,7 @@
 """`sam describe|ask ... --server URL` (or $SAM_SERVER) without building the Typer app.
 
-A warm server answers a 10-s clip in about 0.13 s on a 2-core CPU; building the app (Typer with its pydantic
-coercion, rich, every command's module) took 0.15-0.2 s more there, more than the answer itself. So `main`
+A warm server answers a 10-s clip in about 0.08 s on a 2-core CPU; building the app (Typer with its pydantic
+coercion, rich, every command's module) took about 0.25 s there, three times the answer (BENCHMARKS.md). So `main`
 first offers the arguments to `run`: it reads only the plain shapes of these two commands (their own options
 below, files or '-', `--opt VALUE` or `--opt=VALUE`, each option once) and sends them through the same client
 (`serve.client.remote_record`) to the same writers as `tasks.run_remote`. Anything it cannot vouch for
@@ -25,7 +25,8 @@ _VALUE_OPTIONS = {
 _OWN = {"describe": {"--prompt": "prompt", "-p": "prompt"}, "ask": {"--choices": "choices", "-c": "choices"}}
 _INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 _FLOAT = re.compile(r"(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?")
-# (parse, the range Typer allows: tasks.py's MaxTokOpt, TempOpt, TopKOpt, TopPOpt, SeedOpt)
+# (pattern, type, lowest, highest): what Typer takes (common.py's MaxTokOpt, TempOpt, TopKOpt, TopPOpt, SeedOpt;
+# a test holds these tables to the commands' own options and defaults)
 _NUMBERS = {
     "max_tokens": (_INT, int, 1, None), "temperature": (_FLOAT, float, 0.0, None), "top_k": (_INT, int, 0, None),
     "top_p": (_FLOAT, float, 0.0, 1.0), "seed": (_INT, int, None, None),
