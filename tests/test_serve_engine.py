@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import Callable
 
 import pytest
 import torch
@@ -27,30 +28,41 @@ def model():
 
 
 class Collector:
-    def __init__(self, n: int):
+    """A job's events. The sink is called on the model thread, so `hold_at` N stops that thread at the job's
+    N-th token (mid-step, its rows in the batch) until `release` is set: what a test submits meanwhile joins at
+    the next step boundary whatever the machine's load. `steps` (the engine's step count) is noted when done."""
+
+    def __init__(self, n: int, hold_at: int | None = None, steps: Callable[[], int] | None = None):
         self.texts: list[str | None] = [None] * n
         self.tokens = 0
         self.first_token = threading.Event()
         self.done = threading.Event()
         self.error = None
+        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
+        self.steps, self.done_step = steps, None
 
     def __call__(self, event: tuple) -> None:
         if event[0] == "token":
             self.tokens += 1
             self.first_token.set()
+            if self.tokens == self.hold_at:
+                self.held.set()
+                assert self.release.wait(120)
         elif event[0] == "window":
             self.texts[event[1]] = event[2]
         elif event[0] == "error":
             self.error = event[1]
             self.done.set()
         elif event[0] == "done":
+            self.done_step = self.steps() if self.steps else None
             self.done.set()
 
 
-def _job(model, seconds: float, freq: float, question: str, opts: DecodeOptions | None = None, expect: bool = True):
+def _job(model, seconds: float, freq: float, question: str, opts: DecodeOptions | None = None, expect: bool = True,
+         **collector):
     wav = torch.from_numpy(tone(seconds, freq=freq))
     wins = list(windows(model, wav))
-    sink = Collector(len(wins))
+    sink = Collector(len(wins), **collector)
     expected = [s.text for s in iter_answers(model, wav, question, opts)] if expect else None
     return GenJob(wins, prompt_ids(model, question), opts or DecodeOptions(), sink), sink, expected
 
@@ -59,19 +71,30 @@ def test_rows_that_join_mid_decode_and_leave_early_change_nothing(model):
     engine = Engine(model, max_batch=6, max_queue=16)
     engine.start()
     try:
+        # The model thread is held at the long job's 7th token (its 3 windows' third step): the others are
+        # submitted meanwhile, so they join a running batch by construction, not by the machine's speed.
         long_job, long_sink, long_expected = _job(model, 30.0, 250.0, model.cfg.describe_prompt,
-                                                  DecodeOptions(max_new_tokens=400, loop_repeats=0))
-        engine.submit(long_job)
-        assert long_sink.first_token.wait(30)  # decoding has begun: the next ones join a running batch
+                                                  DecodeOptions(max_new_tokens=400, loop_repeats=0),
+                                                  hold_at=7, steps=lambda: engine.steps_total)
         others = [_job(model, s, f, q) for s, f, q in [(2.0, 900.0, "Is there a dog?"), (12.0, 500.0, "What is it?"),
                                                        (1.0, 300.0, model.cfg.describe_prompt)]]
         short = _job(model, 3.0, 700.0, "Is there a dog?", DecodeOptions(max_new_tokens=3))  # leaves early
-        for job, _, _ in [short] + others:
-            engine.submit(job)
-        assert not long_sink.done.is_set()  # they joined while it was decoding
+        engine.submit(long_job)
+        try:
+            assert long_sink.held.wait(60)  # decoding has begun
+            held_at_step = engine.steps_total  # read while the model thread waits
+            assert held_at_step >= 1 and engine.batch_size == 3 and not long_sink.done.is_set()
+            for job, _, _ in [short] + others:
+                engine.submit(job)
+        finally:
+            long_sink.release.set()
         for job, sink, expected in [(long_job, long_sink, long_expected), short] + others:
-            assert sink.done.wait(60) and sink.error is None, sink.error
+            assert sink.done.wait(120) and sink.error is None, sink.error
             assert sink.texts == expected
+        # Every other window joined at a step boundary after the hold and before the long job's last step.
+        later = list(engine.admissions)[1:]
+        assert sum(n for _, n in later) == 5 and later[0][0] == held_at_step
+        assert all(s < long_sink.done_step for s, _ in later), (later, long_sink.done_step)
         assert engine.batch_size == 0 and engine.queued == 0
     finally:
         engine.stop()
@@ -82,15 +105,18 @@ def test_a_cancelled_job_leaves_and_the_queue_is_bounded(model):
     engine.start()
     try:
         running, running_sink, _ = _job(model, 60.0, 250.0, model.cfg.describe_prompt,
-                                        DecodeOptions(max_new_tokens=500, loop_repeats=0), expect=False)
+                                        DecodeOptions(max_new_tokens=500, loop_repeats=0), expect=False, hold_at=1)
         engine.submit(running)
-        assert running_sink.first_token.wait(30)
-        with pytest.raises(QueueFull):  # the running job waits with its other windows: the queue is full
-            engine.submit(_job(model, 1.0, 440.0, "Is there a dog?", expect=False)[0])
-        engine.cancel(running)
-        job, sink, expected = _job(model, 2.0, 440.0, "Is there a dog?")
-        engine.submit(job)  # its place is free at once
-        assert sink.done.wait(30) and sink.texts == expected
+        try:
+            assert running_sink.held.wait(60)  # the model thread waits at its first token (Collector says why)
+            with pytest.raises(QueueFull):  # the running job waits with its other windows: the queue is full
+                engine.submit(_job(model, 1.0, 440.0, "Is there a dog?", expect=False)[0])
+            engine.cancel(running)
+            job, sink, expected = _job(model, 2.0, 440.0, "Is there a dog?")
+            engine.submit(job)  # its place is free at once
+        finally:
+            running_sink.release.set()
+        assert sink.done.wait(120) and sink.texts == expected
         assert not running_sink.done.is_set()  # the cancelled job never finished
         assert engine.batch_size == 0
     finally:
@@ -115,11 +141,11 @@ def comma_model():
 
 
 class Result:
-    def __init__(self):
-        self.value, self.done = None, threading.Event()
+    def __init__(self, steps: Callable[[], int]):
+        self.value, self.done, self.steps, self.step = None, threading.Event(), steps, None
 
     def __call__(self, event: tuple) -> None:
-        self.value = event
+        self.value, self.step = event, self.steps()
         self.done.set()
 
 
@@ -147,26 +173,32 @@ def test_scoring_shares_the_batch_with_generation_and_answers_as_the_cli(comma_m
             else:
                 expected = choose(m, wav, QUESTION, options)
                 job_ids, texts = prompt_ids(m, QUESTION), options
-            sink = Result()
+            sink = Result(lambda: engine.steps_total)
             scoring.append((ScoreJob(m, list(windows(m, wav)), job_ids, texts, use_labels, sink, 2), sink, expected))
         wav = torch.from_numpy(tone(23.0, freq=350.0))  # the encoder's audio head: 3 windows, no LM work
-        sink = Result()
+        sink = Result(lambda: engine.steps_total)
         scoring.append((HeadJob(m, list(windows(m, wav)), 3, sink), sink, classify(m, wav, None, 3)))
         gen = [_job(m, 12.0, 600.0, QUESTION), _job(m, 2.0, 440.0, m.cfg.describe_prompt)]
         long_job, long_sink, long_expected = _job(m, 30.0, 250.0, m.cfg.describe_prompt,
-                                                  DecodeOptions(max_new_tokens=300, loop_repeats=0))
+                                                  DecodeOptions(max_new_tokens=300, loop_repeats=0),
+                                                  hold_at=7, steps=lambda: engine.steps_total)
         engine.submit(long_job)
-        assert long_sink.first_token.wait(30)
-        steps0 = engine.steps_total
-        for job in [scoring[0][0], gen[0][0], scoring[1][0], scoring[4][0], scoring[2][0], gen[1][0], scoring[3][0]]:
-            engine.submit(job)
+        try:
+            assert long_sink.held.wait(60)  # the model thread waits mid-decode (Collector says why)
+            steps0 = engine.steps_total
+            for job in [scoring[0][0], gen[0][0], scoring[1][0], scoring[4][0], scoring[2][0], gen[1][0],
+                        scoring[3][0]]:
+                engine.submit(job)
+        finally:
+            long_sink.release.set()
         for job, sink, expected in scoring:
-            assert sink.done.wait(60) and sink.value[0] == "result", sink.value
+            assert sink.done.wait(120) and sink.value[0] == "result", sink.value
             _same_ranking(sink.value[1], expected)
-        assert engine.steps_total > steps0 and not long_sink.done.is_set()  # scored while the batch decoded
         for job, sink, expected in [(long_job, long_sink, long_expected)] + gen:
-            assert sink.done.wait(60) and sink.error is None, sink.error
+            assert sink.done.wait(120) and sink.error is None, sink.error
             assert sink.texts == expected
+        # Scored while the batch decoded: after the hold, before the long job's last step.
+        assert all(steps0 <= sink.step < long_sink.done_step for _, sink, _ in scoring)
         assert engine.batch_size == 0 and engine.queued == 0
     finally:
         engine.stop()
@@ -177,15 +209,19 @@ def test_max_admit_spreads_a_long_file_over_steps(model, max_admit):
     engine = Engine(model, max_batch=8, max_queue=8, max_admit=max_admit)
     engine.start()
     try:
-        job, sink, expected = _job(model, 25.0, 500.0, QUESTION)  # 3 windows
+        job, sink, expected = _job(model, 25.0, 500.0, QUESTION, steps=lambda: engine.steps_total)  # 3 windows
         assert len(job.windows) == 3
         running, running_sink, _ = _job(model, 2.0, 250.0, model.cfg.describe_prompt,
-                                        DecodeOptions(max_new_tokens=300, loop_repeats=0), expect=False)
+                                        DecodeOptions(max_new_tokens=300, loop_repeats=0), expect=False,
+                                        hold_at=1, steps=lambda: engine.steps_total)
         engine.submit(running)
-        assert running_sink.first_token.wait(30)
-        engine.submit(job)
-        assert sink.done.wait(60) and sink.texts == expected
-        assert not running_sink.done.is_set()  # the running row kept decoding meanwhile
+        try:
+            assert running_sink.held.wait(60)  # the model thread waits at its first token (Collector says why)
+            engine.submit(job)
+        finally:
+            running_sink.release.set()
+        assert sink.done.wait(120) and sink.texts == expected
+        assert running_sink.done.wait(120) and running_sink.done_step > sink.done_step  # it kept decoding meanwhile
         later = list(engine.admissions)[1:]  # after the running job's own
         if max_admit == 1:  # one window a boundary, one decode step of the running row between them
             assert [n for _, n in later] == [1, 1, 1]
