@@ -245,7 +245,7 @@ def test_the_model_thread_keeps_its_torch_threads_when_the_others_take_one():
 
     code = """
 import threading, torch
-from sam_cli.serve.engine import set_torch_threads
+from sam_cli.accel.threads import set_torch_threads
 torch.set_num_threads(1)  # as sam serve's main thread
 ready, worker_done, seen = threading.Event(), threading.Event(), {}
 def model_thread():

@@ -102,14 +102,16 @@ def serve(
         import uvicorn
 
         from sam_cli.serve.app import ServeConfig, create_app
-        from sam_cli.serve.engine import Engine, set_torch_threads
+        from sam_cli.serve.engine import Engine
     except ImportError as e:
         raise UsageError(f"sam serve needs the server packages ({e.name} is missing): "
                          "pip install 'sam-cli[serve]'") from None
     import torch
 
+    from sam_cli.accel.threads import set_torch_threads
+
     threads = torch.get_num_threads()
-    set_torch_threads(1)  # only the model thread has torch's CPU threads (serve/engine.py says why)
+    set_torch_threads(1)  # only the model thread has torch's CPU threads (accel/threads.py says why)
     model_, _ = load(s)
     engine = Engine(model_, max_batch=max_batch, max_queue=max_queue, max_admit=max_admit, threads=threads)
     engine.start()

@@ -15,11 +15,9 @@ with the others and read by the head, with no LM work. HTTP handlers never touch
 job and receive its events through `sink`, which is called on this thread (the app hands them over to its
 event loop).
 
-torch's CPU threads (OpenMP): each thread that runs a parallel op keeps a team of its own, and once there are
-more of them than cores, libgomp stops spinning between parallel regions; every region then waits for its
-threads to wake up, which made the CPU model twice as slow here as in `sam describe` (a 10-s clip with
-sam-tiny on 2 cores: 0.11 s against 0.06 s). So the model thread alone gets the process's threads (`threads`);
-`sam serve`'s main thread and the audio-decoding workers run torch on one thread (`set_torch_threads(1)`).
+torch's CPU threads: the model thread alone gets the process's threads (`threads`); `sam serve`'s main thread
+and the audio-decoding workers run torch on one thread (`set_torch_threads(1)`; accel/threads.py says why: a
+second OpenMP team made the CPU model twice as slow here as in `sam describe`).
 """
 
 from __future__ import annotations
@@ -34,19 +32,13 @@ import torch
 
 from sam_cli.accel.runner import cat_states
 from sam_cli.accel.select import lm_runner
+from sam_cli.accel.threads import set_torch_threads
 from sam_cli.decoding.generate import prompt_embeds
 from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
 from sam_cli.serve.score_jobs import HeadJob, ScoreJob, ScorePass
 from sam_cli.tasks import encode_windows
 
 Sink = Callable[[tuple], None]
-
-
-def set_torch_threads(n: int) -> None:
-    """This thread's torch CPU threads. torch copies the process-wide count into a thread at its first parallel
-    op: done here first, so that a later set_num_threads on another thread leaves this one's alone."""
-    torch.get_num_threads()
-    torch.set_num_threads(n)
 
 
 class QueueFull(Exception):

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import Request
 
+from sam_cli.accel.threads import set_torch_threads
 from sam_cli.errors import SamError
 from sam_cli.serve import protocol as P
-from sam_cli.serve.engine import set_torch_threads
 
-# Audio is decoded off the event loop on these threads, each with one torch thread (engine.py says why).
+# Audio is decoded off the event loop on these threads, each with one torch thread (accel/threads.py says why).
 _WORKERS = ThreadPoolExecutor(thread_name_prefix="sam-audio", initializer=set_torch_threads, initargs=(1,))
 
 
