@@ -27,6 +27,9 @@
   reading the next batch's windows (and writing the last batch's rows) overlaps the model's work. On CUDA
   out-of-memory the batch size halves and the batch is retried, down to 1, after which that window's file
   gets an error row.
+- torch's CPU threads: the model thread has the process's threads (on a GPU: one), the main thread and the
+  decoding threads one each while the run lasts (accel/threads.py says why: a second OpenMP team made
+  libgomp stop spinning between parallel regions, and the CPU model slow).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from sam_cli import audio as A
+from sam_cli.accel.threads import set_torch_threads
 from sam_cli.batch.files import DEFAULT_EXTENSIONS, find_audio_files, shard_from_env, shard_output
 from sam_cli.batch.ledger import (
     EXTRA_COLUMNS,
@@ -108,8 +112,8 @@ class _ModelThread:
     reading audio meanwhile. Errors are raised in the caller by `result()`. Leaving the `with` block waits
     for the batch in flight (its rows are not written after an error or Ctrl-C; a rerun redoes them)."""
 
-    def __init__(self, device: torch.device):
-        self.device = device
+    def __init__(self, device: torch.device, threads: int):
+        self.device, self.threads = device, threads  # torch's CPU threads on this thread
         self.jobs: queue.Queue = queue.Queue()
         self.done: queue.Queue = queue.Queue(maxsize=1)
         self.busy = False
@@ -127,6 +131,7 @@ class _ModelThread:
         self.thread.join()
 
     def _work(self) -> None:
+        set_torch_threads(self.threads)
         if self.device.type == "cuda":  # the current device is per thread
             torch.cuda.set_device(self.device)
         while (job := self.jobs.get()) is not None:
@@ -170,12 +175,13 @@ class _Runner:
         self.write_failed = False  # set when writing a row failed (e.g. disk full): run_batch reports it
         self.in_flight: list[tuple[_File, A.AudioWindow]] = []
 
-    def run(self, events: Iterator[Event], files: list[_File]) -> None:
-        """Read events and run full batches on the model thread: while it runs batch k, this thread takes
-        the windows of batch k + 1 off the decoders and writes the rows batch k - 1 finished."""
+    def run(self, events: Iterator[Event], files: list[_File], threads: int) -> None:
+        """Read events and run full batches on the model thread (with `threads` torch CPU threads): while it runs
+        batch k, this thread takes the windows of batch k + 1 off the decoders and writes the rows batch k - 1
+        finished."""
         self._report()
         pending: list[tuple[_File, A.AudioWindow]] = []
-        with _ModelThread(getattr(self.model, "device", torch.device("cpu"))) as model:
+        with _ModelThread(getattr(self.model, "device", torch.device("cpu")), threads) as model:
             for ev in events:
                 f = files[ev.file]
                 if ev.error is not None:
@@ -282,17 +288,17 @@ PROCESSES_FROM_FILES = 10_000  # below this, the processes' start-up costs more 
 
 
 @contextmanager
-def _one_cpu_thread_per_op(on: bool) -> Iterator[None]:
-    """With the model on a GPU, this process's CPU work is many small torch ops on audio (decoding threads,
-    samples from decoding processes). Each would fan out to torch's intra-op threads, one a core, which then
-    compete with the decoding threads and processes for the same cores; one thread an op is faster."""
-    if not on:
-        yield
-        return
+def _one_cpu_thread_per_op(model_on_gpu: bool, threads: int | None) -> Iterator[int]:
+    """This (the main) thread's torch ops on one CPU thread while the run lasts; -> the model thread's count:
+    on the CPU `threads`, else the count before. A second OpenMP team slows the CPU model down (accel/threads.py;
+    best avoided from the start: `sam batch` gives the main thread one before it loads the model). With the model
+    on a GPU, this process's CPU work is many small torch ops on audio (decoding threads, samples from decoding
+    processes): each would fan out to torch's intra-op threads, one a core, which then compete with the decoding
+    threads and processes for the same cores; one thread an op is faster, on the model thread too."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     try:
-        yield
+        yield 1 if model_on_gpu else threads or before
     finally:
         torch.set_num_threads(before)
 
@@ -310,13 +316,15 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
               shard: tuple[int, int] | None = None, retry_errors: bool = False,
               progress: ProgressFn | None = None, timings: Timings | None = None,
               task: str = "describe", model_name: str | None = None,
-              batch_fn: BatchFn = run_windows) -> BatchSummary:
+              batch_fn: BatchFn = run_windows, threads: int | None = None) -> BatchSummary:
     """Caption every audio file in `inputs` (or answer `prompt` about it), resumably, into `output`.
 
     `output` is .jsonl / .json (one JSON object per line), .csv or .tsv; with a shard of several it becomes
     that shard's own file (see `shard_output`). `progress(files_done, files_total, clips_per_s, eta_s)`
     is called as files finish (counts cover this run's files; eta is nan until known). `batch_fn` runs
-    one batch of windows (replaceable for tests). `task` and `model_name` are recorded in each row.
+    one batch of windows (replaceable for tests). `task` and `model_name` are recorded in each row. `threads`:
+    torch's CPU threads for the model's thread on the CPU (default: this thread's count), this thread and the
+    decoding threads taking one each while the run lasts.
     Raises UsageError for bad arguments or an output made with another prompt, SamError for an output
     that is not ours; unreadable audio becomes error rows.
     """
@@ -367,8 +375,8 @@ def run_batch(model: SAM, inputs: Sequence[str | Path], output: str | Path, *,
                 events = decode_events([f.path for f in todo], workers, model.cfg.window_seconds,
                                        depth=2 * batch_size + workers, processes=processes)
                 try:
-                    with _one_cpu_thread_per_op(model.device.type == "cuda"):
-                        runner.run(events, todo)
+                    with _one_cpu_thread_per_op(model.device.type == "cuda", threads) as model_threads:
+                        runner.run(events, todo, model_threads)
                 except OSError as e:
                     if not runner.write_failed:
                         raise

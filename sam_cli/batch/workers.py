@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from sam_cli import audio as A
+from sam_cli.accel.threads import set_torch_threads
 from sam_cli.errors import AudioError, SamError
 
 
@@ -78,6 +79,7 @@ def decode_events(files: Sequence[Path], workers: int, window_seconds: float, de
         return _put_unless(q, item, stop)
 
     def work() -> None:
+        set_torch_threads(1)  # the model's thread keeps torch's CPU threads (accel/threads.py says why)
         try:
             while not stop.is_set():
                 with todo_lock:

@@ -60,6 +60,7 @@ def batch(
         if torch.cuda.is_available():  # under torchrun: one GPU per process
             s.device = f"cuda:{int(local_rank)}"
     exts = tuple(e.strip().lower().lstrip(".") for e in ext.split(",") if e.strip()) if ext else DEFAULT_EXTENSIONS
+    threads = _model_thread_gets_torch_threads(s.device)
     model_, load_s = load(s)
     timings = Timings()
     t0 = time.perf_counter()
@@ -68,7 +69,7 @@ def batch(
         summary = run_batch(model_, inputs, output, extensions=exts, prompt=prompt,
                             opts=decode_options(s, max_tokens, 0.0, 0, 1.0, None), batch_size=batch_size,
                             workers=workers, processes=processes, shard=shard_t, retry_errors=retry_errors,
-                            progress=progress, timings=timings, model_name=model_name(s))
+                            progress=progress, timings=timings, model_name=model_name(s), threads=threads)
     finally:
         if progress:
             progress.close()
@@ -83,6 +84,22 @@ def batch(
             s.log(f"{earlier} {'file' if earlier == 1 else 'files'} failed in an earlier run (use --retry-errors "
                 "to retry them)")
         raise typer.Exit(1)
+
+
+def _model_thread_gets_torch_threads(device: str | None) -> int | None:
+    """On the CPU, before the model loads: this thread takes one torch thread, so it never starts an OpenMP team
+    beside the model thread's (accel/threads.py; with both, sam-tiny's batch ran at 13.5 clips/s instead of 16.1
+    on 2 cores: BENCHMARKS.md); -> the count for the model thread. None on a GPU, whose model thread takes one."""
+    import torch
+
+    from sam_cli import resolve_device
+    from sam_cli.accel.threads import set_torch_threads
+
+    if resolve_device(device).type != "cpu":
+        return None
+    threads = torch.get_num_threads()
+    set_torch_threads(1)
+    return threads
 
 
 class BatchProgress:

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from sam_cli import audio as A
+from sam_cli.accel.threads import set_torch_threads
 from sam_cli.decoding.generate import generate
 from sam_cli.decoding.options import DecodeOptions, Timings
 from sam_cli.errors import SamError
@@ -76,7 +77,9 @@ class Predictor:
         chunks = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         done = 0
         self._report(0, len(todo))
-        decoders, ahead = ThreadPoolExecutor(self.workers), ThreadPoolExecutor(1)
+        # The model runs on this thread; the decoders take one torch thread each (accel/threads.py says why).
+        decoders = ThreadPoolExecutor(self.workers, initializer=set_torch_threads, initargs=(1,))
+        ahead = ThreadPoolExecutor(1)
         try:
             loading = ahead.submit(self._load, decoders, chunks[0]) if chunks else None
             for n, chunk in enumerate(chunks):
