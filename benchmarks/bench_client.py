@@ -20,12 +20,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_serve import launch_server  # benchmarks/ is on sys.path when this file runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,14 +51,7 @@ def timed(cmd: list[str], environ: dict) -> float:
 
 
 def start_server(environ: dict) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "serve", "--port", "0"], cwd="/", env=environ,
-                            stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode()
-    found = re.search(r"on (http://\S+:\d+)", line)
-    if not found:
-        proc.kill()
-        sys.exit(f"sam serve did not start: {line}{proc.stderr.read().decode()}")
-    return proc, found.group(1)
+    return launch_server([], "/", environ)
 
 
 def summary(xs: list[float]) -> dict:

@@ -50,8 +50,13 @@ def sam_env(model: str | None) -> dict:
 
 
 def start_server(model: str | None, max_batch: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "serve", "--port", "0", "--max-batch", str(max_batch),
-                             "--max-queue", "4096"], cwd=ROOT, env=sam_env(model), stderr=subprocess.PIPE)
+    return launch_server(["--max-batch", str(max_batch), "--max-queue", "4096"], ROOT, sam_env(model))
+
+
+def launch_server(options: list[str], cwd: Path | str, environ: dict) -> tuple[subprocess.Popen, str]:
+    """`sam serve --port 0 OPTIONS` started; (the process, its URL from the first line it logs)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sam_cli", "serve", "--port", "0", *options], cwd=cwd, env=environ,
+                            stderr=subprocess.PIPE)
     line = proc.stderr.readline().decode()
     found = re.search(r"on (http://\S+:\d+)", line)
     if not found:
