@@ -452,9 +452,14 @@ def test_clip_records_and_meta(clips):
     _, out, _, _ = clips
     meta = _read(out, "scenes_meta.json")
     assert meta["mode"] == "clips" and meta["window_seconds"] == 10.24
+    window = {m["audio_id"]: m for m in meta["scenes"]}
     for name in ("train.json", "eval.json"):
         for r in _read(out, name):
-            assert set(r) == {"instruction", "input", "output", "audio_id", "dataset", "task"}
+            assert set(r) == {"instruction", "input", "output", "audio_id", "dataset", "task", "tags"}
+            # tags: the window's sound classes by label (the tagging head's targets); nothing heard -> as said
+            m = window[r["audio_id"]]
+            labels = {meta["categories"].get(c, {}).get("label", c) for c in m["present"]}
+            assert set(r["tags"]) == (labels or {"background noise" if m["noise"] else "silence"}), (r, m["present"])
             assert r["output"].strip() and (out / r["audio_id"]).is_file()
             assert "cla" not in r["task"] or r["task"] == "cla_label"
             assert "open" not in r["task"]
