@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import shutil
 
@@ -346,6 +347,9 @@ def test_cli_through_the_server_prints_the_same_records(server, refs, clips, tmp
     text.write_text("not audio")
     assert_clean_error(sam("describe", str(text), "--server", server.url), "notes.wav: not a readable audio file", 1)
     assert_clean_error(sam("describe", str(clips["a"]), "--server", "http://127.0.0.1:9"), "cannot reach the server", 1)
+    if Path("/proc/self/mem").exists():  # a file that exists and cannot be read (even by root): EIO
+        unreadable = sam("describe", "/proc/self/mem", "--server", server.url, "--output-dir", str(tmp_path / "o"))
+        assert_clean_error(unreadable, "/proc/self/mem: cannot read", 1)
     assert_clean_error(sam("describe", str(clips["a"]), "--server", "localhost:8177"), "give a URL", 2)
 
 

@@ -37,7 +37,7 @@ from sam_cli.cli.common import (
     output_format,
     run_per_clip,
 )
-from sam_cli.errors import UsageError
+from sam_cli.errors import SamError, UsageError
 
 ServerOpt = Annotated[Optional[str], typer.Option(
     "--server", help="Send the audio to a running `sam serve` at this URL instead of loading a model here (its "
@@ -84,7 +84,10 @@ def clip_bytes(clip: Clip) -> bytes:
     if clip.source == "-":
         return sys.stdin.buffer.read()
     if isinstance(clip.source, str):
-        return Path(clip.source).read_bytes()
+        try:
+            return Path(clip.source).read_bytes()
+        except OSError as e:  # it exists (checked): unreadable, or gone since
+            raise SamError(f"{clip.source}: cannot read ({e.strerror or e})") from None
     from sam_cli.audio import write_audio
 
     with tempfile.TemporaryDirectory() as d:
