@@ -108,3 +108,16 @@ def test_tag_weight_without_tags_is_a_one_line_error(tmp_path):
     _, err = p.communicate(timeout=300)
     assert p.returncode != 0
     assert err.strip().splitlines()[-1].startswith("sam: error: tag_weight is set but no training record has")
+
+
+def test_tag_weight_on_an_audio_mamba_encoder_is_a_one_line_error(tmp_path):
+    data = tagged_dataset(tmp_path / "data")
+    model = {**tiny_settings()["model"], "encoder_type": "audio_mamba", "encoder_dims": [16, 32],
+             "encoder_depths": [1, 1]}
+    cfg = write_config(tmp_path / "c.toml", tiny_settings(train_json=str(data), output=str(tmp_path / "run"),
+                                                          tag_weight=0.5, model=model))
+    p = cli("--config", cfg)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode != 0
+    assert err.strip().splitlines()[-1] == ("sam: error: tag_weight: the tagging loss trains the EAT encoder's head, "
+                                           "not an Audio Mamba one")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from sam_cli.train.data import Batch
-
 from sam_cli.train.distill import DistillationHead, distill_loss
 from sam_cli.train.tagging import tag_loss
 
@@ -55,7 +54,7 @@ def forward(net: nn.Module, b: Batch, teacher: nn.Module | None, tagging: bool
     if teacher is not None:
         assert b.wav is not None
         frames = teacher(b.wav)
-    logits, dist, tag = net(b.fbank, b.input_ids, frames, b.tags if tagging else None, b.tag_known)
+    logits, dist, tag = net(b.fbank, b.input_ids, frames, b.tags, b.tag_known)  # tags: None unless tagging
     if not b.indices:
         dist = None if dist is None else dist * 0.0
         tag = None if tag is None else tag * 0.0
