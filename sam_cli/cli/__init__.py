@@ -71,15 +71,41 @@ def _exit_interrupted(code: int = 130, say: bool = True, cleanup: bool = False) 
 def _on_sigint(_signum, frame) -> None:
     """Ctrl-C. Inside a command's own code: KeyboardInterrupt, which the command turns into its own ending
     (batch stops its workers, listen says "stopped", train says how to resume, the rest exit 130). Anywhere
-    else (imports, option parsing, exiting), or a second Ctrl-C: exit 130 at once."""
+    else (option parsing, an import in progress, even inside a command), or a second Ctrl-C: exit 130 at
+    once."""
     global _interrupted
     if not _interrupted:
+        in_command = False
         while frame is not None:
-            if frame.f_code in _command_codes:
-                _interrupted = True
-                raise KeyboardInterrupt
+            if frame.f_code.co_filename.startswith("<frozen importlib"):
+                # A command importing torch (or any extension) on first use: a KeyboardInterrupt raised
+                # inside an import that C++ code drives can end in std::terminate, i.e. SIGABRT.
+                _exit_interrupted(cleanup=True)
+            in_command = in_command or frame.f_code in _command_codes
             frame = frame.f_back
+        if in_command:
+            _interrupted = True
+            raise KeyboardInterrupt
     _exit_interrupted()
+
+
+def _finished(code: int) -> None:
+    """The command is over and its result written: a Ctrl-C from here on must not turn it into exit 130, nor
+    land in the interpreter's teardown, where Python has put SIGINT back to its default (killed by SIGINT)
+    and torch's teardown may abort. Until the exit functions run, Ctrl-C leaves at once with the command's
+    own code; from then on (atexit runs last-registered first) it is ignored."""
+    import atexit
+    import signal
+
+    if _is_main_thread() and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
+        signal.signal(signal.SIGINT, lambda *_: _exit_interrupted(code, say=False))
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _callbacks(typer_app) -> list:
@@ -92,7 +118,6 @@ def _callbacks(typer_app) -> list:
 def main() -> None:
     """The `sam` command (sam_cli.__main__ runs it with Ctrl-C already handled during start-up)."""
     import signal
-    import threading
 
     from sam_cli.cli.quick_remote import run
 
@@ -101,10 +126,10 @@ def main() -> None:
     except KeyboardInterrupt:
         _exit_interrupted()
     if code is not None:
+        _finished(code)
         raise SystemExit(code)
     app = _build()
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) not in (
-            signal.SIG_IGN, None):
+    if _is_main_thread() and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
         _command_codes.update(c.__code__ for c in _callbacks(app) if hasattr(c, "__code__"))
         signal.signal(signal.SIGINT, _on_sigint)
     remote = os.environ.get("SAM_SERVER") or any(a == "--server" or a.startswith("--server=") for a in sys.argv)
@@ -118,6 +143,7 @@ def main() -> None:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         if not _interrupted:
+            _finished(code)
             raise
     except KeyboardInterrupt:
         _exit_interrupted()
