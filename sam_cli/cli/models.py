@@ -13,7 +13,7 @@ from sam_cli.cli.common import app, handle_errors, settings
 @handle_errors
 def pull(ctx: typer.Context, repo: Annotated[str, typer.Argument(help="Hub id, optionally @revision (branch, tag or commit).")]) -> None:
     """Download a SAM checkpoint from the Hugging Face Hub into the local cache."""
-    from sam_cli.store.hub import pull as pull_
+    from sam_cli.store.hub_download import pull as pull_
 
     got = pull_(repo, progress=not settings(ctx).quiet)
     print(f"{got.path}\t{got.commit}")
@@ -25,7 +25,7 @@ def models(ctx: typer.Context, json_: Annotated[bool, typer.Option("--json", hel
     """List SAM checkpoints available offline (Hub cache and bundled)."""
     import json
 
-    from sam_cli.store.hub import format_size, list_models
+    from sam_cli.store.local_models import format_size, list_models
 
     found = list_models()
     for m in found:
@@ -43,7 +43,7 @@ def models(ctx: typer.Context, json_: Annotated[bool, typer.Option("--json", hel
 @handle_errors
 def rm(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Hub id of a cached model, optionally @revision.")]) -> None:
     """Delete a cached SAM checkpoint."""
-    from sam_cli.store.hub import format_size, remove_model
+    from sam_cli.store.local_models import format_size, remove_model
 
     freed = remove_model(name)
     settings(ctx).log(f"removed {name} ({format_size(freed)})")

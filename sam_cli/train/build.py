@@ -43,22 +43,25 @@ COMPONENT_NAMES = {"lm": "Mamba-2 language model", "encoder": "EAT encoder", "to
 
 def resolve_component(spec: str, kind: str) -> Path:
     """A local path for `spec` (a path, or a Hub id[@revision] downloaded into the HF cache if needed)."""
-    from sam_cli.store import hub
+    from sam_cli.store.hub_download import download_snapshot
+    from sam_cli.store.hub_settings import hub_endpoint, offline_mode
+    from sam_cli.store.local_models import cached_snapshot
+    from sam_cli.store.model_spec import DEFAULT_REVISION, looks_like_path, parse_model_spec
 
     path = Path(spec).expanduser()
     if path.exists():
         return path
-    if "/" not in spec or hub.looks_like_path(spec):
+    if "/" not in spec or looks_like_path(spec):
         raise CheckpointError(f"{spec}: no such file or folder (--{kind})")
-    repo_id, revision = hub.parse_model_spec(spec)
-    snapshot = hub.cached_snapshot(repo_id, revision)
+    repo_id, revision = parse_model_spec(spec)
+    snapshot = cached_snapshot(repo_id, revision)
     if snapshot is not None and _complete(snapshot, kind):
         return snapshot
-    if hub.offline_mode():
+    if offline_mode():
         raise CheckpointError(f"{spec} is not in the cache and HF_HUB_OFFLINE=1")
-    print(f"sam: downloading {spec} from {hub.hub_endpoint()}", file=sys.stderr)
-    folder = Path(hub.download_snapshot(repo_id, revision or hub.DEFAULT_REVISION, spec, COMPONENT_FILES[kind], ["*/*"],
-                                progress=True))
+    print(f"sam: downloading {spec} from {hub_endpoint()}", file=sys.stderr)
+    folder = Path(download_snapshot(repo_id, revision or DEFAULT_REVISION, spec, COMPONENT_FILES[kind], ["*/*"],
+                                    progress=True))
     if not _complete(folder, kind):
         wanted = "tokenizer.json" if kind == "tokenizer" else "config.json and model weights"
         raise CheckpointError(f"{spec}: not a {COMPONENT_NAMES[kind]} repo (it has no {wanted})")
