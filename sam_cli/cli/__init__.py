@@ -98,7 +98,7 @@ def _finished(code: int) -> None:
     import signal
 
     if _is_main_thread() and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
-        signal.signal(signal.SIGINT, lambda *_: _exit_interrupted(code, say=False))
+        signal.signal(signal.SIGINT, lambda *_: _exit_interrupted(code, say=False, cleanup=True))
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
 
 
