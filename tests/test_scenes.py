@@ -579,3 +579,30 @@ def test_evaluate_still_scores_old_scenes(tmp_path):
     res = evaluate.score(meta, records, _preds(records))
     assert res["sources_named"] == 1.0 and res["false_mentions_per_caption"] == 0.0
     assert set(res["by_type"]) <= {"scene", "empty", "all"} and res["by_type"]["all"]["windows"] == 8
+
+
+def test_probe_encoder_separates_what_is_separable_and_runs_on_clips(clips, tiny_model_dir, tmp_path, capsys):
+    import numpy as np
+
+    probe = _load("probe_encoder")
+    # The probe itself: two classes a feature tells apart are told apart; labels unrelated to it are not.
+    rng = np.random.default_rng(0)
+    y = np.eye(2, dtype=np.int8)[rng.integers(0, 2, 400)]
+    x = rng.standard_normal((400, 8)) + 3.0 * y[:, :1]
+    good = probe.score(probe.probe(x[:300], y[:300], x[300:], epochs=200), y[300:])
+    noise = probe.score(probe.probe(rng.standard_normal((400, 8))[:300], y[:300],
+                                    rng.standard_normal((100, 8)), epochs=200), y[300:])
+    assert good["top1_single"] > 0.95 and good["mAP"] > 0.95
+    assert noise["top1_single"] < 0.75
+
+    # End to end on a clips build: every feature set gets a row, figures in range, JSON written.
+    _, out, _, _ = clips
+    probe.main(["--data", str(out), "--model", str(tiny_model_dir), "--random", "--train-limit", "40",
+                "--eval-limit", "20", "--epochs", "20", "--out", str(tmp_path / "p.json")])
+    table = capsys.readouterr().out
+    name = str(tiny_model_dir)
+    for row in ("mel", f"{name} [cls]", f"{name} [mean]", f"random {name} [mean]"):
+        assert f"| {row} |" in table, table
+    res = json.loads((tmp_path / "p.json").read_text())
+    assert res["train"] == 40 and 0 < res["eval"] <= 20
+    assert all(0.0 <= r["mAP"] <= 1.0 for r in res["results"].values())
