@@ -1,4 +1,5 @@
-"""scripts/sources/fxtable.py and the tables of the effect collectors (gcompris, lincity, wesnoth, hedgewars_fx).
+"""scripts/sources/fxtable.py and the tables of the effect collectors (gcompris, lincity, wesnoth, hedgewars_fx,
+megaglest, minetest, opensfx, supertuxkart).
 
 Pure logic only: the DEP-5 licence lookup, the cutting of long recordings, and that every table row names a
 known category. The check that the packages' files exist skips where a package is not installed.
@@ -17,7 +18,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from sources.fxtable import Dep5, cut  # noqa: E402
 
-MODULES = ["gcompris", "lincity", "wesnoth", "hedgewars_fx"]
+FIRST_MODULES = ["gcompris", "lincity", "wesnoth", "hedgewars_fx"]
+# The later modules reuse the ids any collector defines (footsteps_*, wind, creak), so that categories merge.
+NEW_MODULES = ["megaglest", "minetest", "opensfx", "supertuxkart"]
+MODULES = FIRST_MODULES + NEW_MODULES
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 
@@ -51,6 +55,19 @@ def test_dep5_last_matching_stanza_wins() -> None:
     assert Dep5("Files: x\nCopyright: y\n").license_for("x") is None
 
 
+def test_copyright_of_the_last_matching_stanza() -> None:
+    from sources.credits import copyright_of, licenses_markdown
+    assert copyright_of(COPYRIGHT, "src/sounds/special_2.ogg") == "a third"
+    assert copyright_of(COPYRIGHT, "src/other/a.wav") == "someone else"
+    assert copyright_of(COPYRIGHT, "README") == "someone"
+    assert copyright_of("Files: x\nLicense: GPL\n", "x") == ""
+    recs = [{"origin": {"file": "/a.ogg", "license": "CC0-1.0", "credit": "A | B"}},
+            {"origin": {"file": "/a.ogg", "license": "CC0-1.0", "credit": "A | B"}},
+            {"origin": {"file": "/b.ogg", "license": "CC-BY-3.0", "description": "by C"}}]
+    table = licenses_markdown("pkg", recs).splitlines()
+    assert table[-2:] == ["| /a.ogg | CC0-1.0 | A / B |", "| /b.ogg | CC-BY-3.0 | by C |"]
+
+
 def tone_bursts(sr: int, starts: list[float], length: float, total: float) -> np.ndarray:
     x = np.zeros(int(total * sr), dtype=np.float32)
     t = np.arange(int(length * sr)) / sr
@@ -76,8 +93,9 @@ def test_cut_pieces_calls_and_cap() -> None:
 
 def all_categories() -> dict:
     import collect_sources
+    from sources import COLLECTORS
     cats = dict(collect_sources.CATEGORIES)
-    for name in MODULES:
+    for name in COLLECTORS:
         for c in importlib.import_module(f"sources.{name}").CATEGORIES:
             cats[c.id] = c
     return cats
@@ -103,13 +121,30 @@ def test_tables_name_known_categories(name: str) -> None:
 def test_no_category_defined_twice_among_these_modules() -> None:
     import collect_sources
     seen = set(collect_sources.CATEGORIES)
-    for name in MODULES:
+    for name in FIRST_MODULES:
         for c in importlib.import_module(f"sources.{name}").CATEGORIES:
             assert c.id not in seen, c.id
             seen.add(c.id)
 
 
-@pytest.mark.parametrize("name", ["lincity", "wesnoth", "hedgewars_fx"])
+def test_new_modules_define_only_new_ids() -> None:
+    """A sound kind another collector already names is reused, not defined again under its own wording."""
+    import collect_sources
+    from sources import COLLECTORS
+    assert all(m in COLLECTORS for m in NEW_MODULES)
+    older = set(collect_sources.CATEGORIES)
+    for name in COLLECTORS:
+        if name not in NEW_MODULES:
+            older |= {c.id for c in importlib.import_module(f"sources.{name}").CATEGORIES}
+    seen: set[str] = set()
+    for name in NEW_MODULES:
+        ids = [c.id for c in importlib.import_module(f"sources.{name}").CATEGORIES]
+        assert not (set(ids) & older), (name, set(ids) & older)
+        assert not (set(ids) & seen) and len(ids) == len(set(ids)), name
+        seen |= set(ids)
+
+
+@pytest.mark.parametrize("name", ["lincity", "wesnoth", "hedgewars_fx", "megaglest", "minetest", "supertuxkart"])
 def test_files_exist_where_installed(name: str) -> None:
     mod = importlib.import_module(f"sources.{name}")
     pkg = next(iter(mod.PACKAGES))
@@ -119,3 +154,16 @@ def test_files_exist_where_installed(name: str) -> None:
     assert not missing
     text = Path(f"/usr/share/doc/{pkg}/copyright").read_text(errors="replace")
     assert mod.PACKAGES[pkg]["check"] in text
+
+
+def test_minetest_rows_have_a_licence_where_installed() -> None:
+    """Each Minetest sound's licence comes from its own DEP-5 stanza (doors CC-BY-3.0, tnt CC0, carts Expat)."""
+    from sources import minetest
+    if subprocess.run(["dpkg-query", "-W", minetest.PKG], capture_output=True).returncode != 0:
+        pytest.skip(f"{minetest.PKG} is not installed")
+    dep5 = Dep5.read(minetest.PKG)
+    lic = {r.file: dep5.license_for("mtg/mods/" + r.file) for r in minetest.TABLE}
+    assert all(lic.values())
+    assert lic["doors/sounds/doors_door_open.ogg"] == "CC-BY-3.0"
+    assert lic["tnt/sounds/tnt_explode.ogg"] == "CC0-1.0"
+    assert lic["default/sounds/default_wood_footstep.1.ogg"] == "CC-BY-SA-3.0"

@@ -19,4 +19,8 @@ COLLECTORS: list[str] = [
     "zeroad",
     "hedgewars_voices",
     "asterisk_langs",
+    "megaglest",
+    "minetest",
+    "opensfx",
+    "supertuxkart",
 ]
