@@ -44,40 +44,47 @@ def windows(data: Path, split: str, limit: int | None) -> list[tuple[str, tuple[
     return items
 
 
-def fbanks(data: Path, items, batch: int):
+def load_fbanks(data: Path, items) -> tuple["torch.Tensor", list[int]]:
+    """Every window's fbank (as `sam describe` computes it, half precision: read once, used by every encoder)
+    and the frames actually heard (10 ms each; the rest is padding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from sam_cli import audio as sam_audio
     from sam_cli.audio.fbank import fbank
 
-    for i in range(0, len(items), batch):
-        wavs = [sam_audio.load_audio(str(data / a)) for a, _ in items[i:i + batch]]
-        lengths = [min(w.numel() // 160, 1024) for w in wavs]  # frames actually heard (10 ms shift)
-        yield torch.stack([fbank(w) for w in wavs]), lengths
+    def one(item):
+        wav = sam_audio.load_audio(str(data / item[0]))
+        return fbank(wav).half(), min(wav.numel() // 160, 1024)
+
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(one, items))
+    return torch.stack([f for f, _ in done]), [n for _, n in done]
 
 
-def mel_features(data: Path, items, batch: int) -> np.ndarray:
+def mel_features(fb, lengths: list[int]) -> np.ndarray:
+    """Mean and standard deviation of each band over the frames heard: no learning at all."""
     out = []
-    for fb, lengths in fbanks(data, items, batch):
-        for f, n in zip(fb, lengths):
-            f = f[:max(n, 1)]
-            out.append(np.concatenate([f.mean(0).numpy(), f.std(0, unbiased=False).numpy()]))
+    for f, n in zip(fb.float(), lengths):
+        f = f[:max(n, 1)]
+        out.append(np.concatenate([f.mean(0).numpy(), f.std(0, unbiased=False).numpy()]))
     return np.stack(out)
 
 
-def encoder_features(encoder, data: Path, items, batch: int) -> dict[str, np.ndarray]:
+def encoder_features(encoder, fb, batch: int) -> dict[str, np.ndarray]:
     import torch
 
     cls, mean = [], []
     t0 = time.time()
+    device = next(encoder.parameters()).device
     with torch.inference_mode():
-        for fb, _ in fbanks(data, items, batch):
-            tokens = encoder(fb[:, None].to(next(encoder.parameters()).device, encoder.dtype)).float().cpu()
+        for i in range(0, len(fb), batch):
+            tokens = encoder(fb[i:i + batch, None].to(device, encoder.dtype)).float().cpu()
             cls.append(tokens[:, 0].numpy())
             mean.append(tokens[:, 1:].mean(1).numpy())
-            done = len(cls) * batch
-            if done % (50 * batch) == 0:
-                print(f"  {done}/{len(items)} windows, {time.time() - t0:.0f} s", file=sys.stderr)
+            if (i // batch + 1) % 50 == 0:
+                print(f"  {i + batch}/{len(fb)} windows, {time.time() - t0:.0f} s", file=sys.stderr)
     return {"cls": np.concatenate(cls), "mean": np.concatenate(mean)}
 
 
@@ -151,10 +158,12 @@ def main(argv: list[str] | None = None) -> None:
 
     results: dict[str, dict[str, float]] = {}
     t0 = time.time()
-    feats = {"mel": (mel_features(train_data, train, args.batch), mel_features(args.data, held, args.batch))}
+    fb_train, len_train = load_fbanks(train_data, train)
+    fb_eval, len_eval = load_fbanks(args.data, held)
+    print(f"  fbanks: {time.time() - t0:.0f} s", file=sys.stderr)
+    feats = {"mel": (mel_features(fb_train, len_train), mel_features(fb_eval, len_eval))}
     for name, enc in encoders:
-        tr = encoder_features(enc.eval(), train_data, train, args.batch)
-        ev = encoder_features(enc, args.data, held, args.batch)
+        tr, ev = encoder_features(enc.eval(), fb_train, args.batch), encoder_features(enc, fb_eval, args.batch)
         for pool in ("cls", "mean"):
             feats[f"{name} [{pool}]"] = (tr[pool], ev[pool])
         print(f"  features of {name}: {time.time() - t0:.0f} s", file=sys.stderr)

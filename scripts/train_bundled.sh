@@ -17,6 +17,8 @@
 # then RUN (the run's folder in WORK, "run"), TRAIN_ARGS (more `sam train` options, e.g. "--distill-teacher
 # DIR"), WORKERS (data-loading processes; nproc - 2), SHIP=0 (no checkpoint back at a pause, no model at the
 # end) and SHIP_HALF=1 (a paused checkpoint back as fp16 whatever its size) per run; scripts/train_many.sh runs them.
+# At the end, with MODE=clips: scripts/probe_encoder.py on the run's encoder beside sam-tiny's (PROBE_TRAIN
+# training windows, 4000, 0 skips; PROBE_EVAL held-out windows, 800) into OUTDIR/probe.json.
 # Both: SEED (0), EMPTY_SHARE (build_scenes --empty-share), BUILD_ARGS (more build_scenes options, e.g. "--mix
 # single=0.4,scene=0.2,ambience=0.1,speech=0.22,empty=0.08"), CONFIG (configs/sam-tiny.toml), WORK.
 #
@@ -186,6 +188,13 @@ rm -f "$out"/checkpoint.tgz.part-*
   --out "$out/eval.json" 2>&1 | tee "$out/eval.txt" >&2
 [ -n "${SKIP_EVAL:-}" ] || "$py" scripts/evaluate.py --model "$work/$run/model" --data "$evaldata" --split eval_seen \
   --limit "${EVAL_SEEN_LIMIT:-200}" --out "$out/eval_seen.json" 2>&1 | tee "$out/eval_seen.txt" >&2
+# What the encoder alone hears, beside the bundled model's (scripts/probe_encoder.py; PROBE_TRAIN=0 skips).
+if [ "${PROBE_TRAIN:-4000}" != 0 ] && [ "$mode" = clips ]; then
+  dev=$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+  "$py" scripts/probe_encoder.py --data "$work/scenes" --model "$work/$run/model" --model sam-tiny --device "$dev" \
+    --train-limit "${PROBE_TRAIN:-4000}" --eval-limit "${PROBE_EVAL:-800}" --out "$out/probe.json" 2>&1 \
+    | tee "$out/probe.txt" >&2
+fi
 # The device returns files of at most 16 MiB: ship the model in parts (cat model.tgz.part-* | tar xz).
 [ "${SHIP:-1}" = 0 ] || tar -C "$work/$run" -czf - model | split -b 15M - "$out/model.tgz.part-"
 pack_out
