@@ -1,5 +1,5 @@
 """scripts/sources/fxtable.py and the tables of the effect collectors (gcompris, lincity, wesnoth, hedgewars_fx,
-megaglest, minetest, opensfx, supertuxkart).
+megaglest, minetest, opensfx, supertuxkart, widelands).
 
 Pure logic only: the DEP-5 licence lookup, the cutting of long recordings, and that every table row names a
 known category. The check that the packages' files exist skips where a package is not installed.
@@ -20,7 +20,7 @@ from sources.fxtable import Dep5, cut  # noqa: E402
 
 FIRST_MODULES = ["gcompris", "lincity", "wesnoth", "hedgewars_fx"]
 # The later modules reuse the ids any collector defines (footsteps_*, wind, creak), so that categories merge.
-NEW_MODULES = ["megaglest", "minetest", "opensfx", "supertuxkart"]
+NEW_MODULES = ["megaglest", "minetest", "opensfx", "supertuxkart", "widelands"]
 MODULES = FIRST_MODULES + NEW_MODULES
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -144,7 +144,8 @@ def test_new_modules_define_only_new_ids() -> None:
         seen |= set(ids)
 
 
-@pytest.mark.parametrize("name", ["lincity", "wesnoth", "hedgewars_fx", "megaglest", "minetest", "supertuxkart"])
+@pytest.mark.parametrize("name", ["lincity", "wesnoth", "hedgewars_fx", "megaglest", "minetest", "supertuxkart",
+                                  "widelands"])
 def test_files_exist_where_installed(name: str) -> None:
     mod = importlib.import_module(f"sources.{name}")
     pkg = next(iter(mod.PACKAGES))
@@ -167,3 +168,18 @@ def test_minetest_rows_have_a_licence_where_installed() -> None:
     assert lic["doors/sounds/doors_door_open.ogg"] == "CC-BY-3.0"
     assert lic["tnt/sounds/tnt_explode.ogg"] == "CC0-1.0"
     assert lic["default/sounds/default_wood_footstep.1.ogg"] == "CC-BY-SA-3.0"
+
+
+def test_widelands_takes_only_documented_sounds() -> None:
+    """Every file taken has a row in upstream's sound list with a licence and a source page; UNKNOWN rows do not."""
+    from sources import widelands
+    text = (",,\nFile Name,Format,Location,Usage,Author,License,reworked,Original File Name,Source\n"
+            'a.ogg,x,sound,"u, v",Someone,CC-3,yes,a.wav,http://example.org/a\n'
+            "b.ogg,x,sound,u,UNKNOWN,,,b.wav,UNKNOWN\n"
+            "c.ogg,x,sound,u,Someone,personal,yes,c.wav,http://example.org/c\n")
+    assert set(widelands.documented(text)) == {"a.ogg"}
+    assert widelands.documented(text)["a.ogg"]["author"] == "Someone"
+    if subprocess.run(["dpkg-query", "-W", widelands.PKG], capture_output=True).returncode != 0:
+        pytest.skip(f"{widelands.PKG} is not installed")
+    docs = widelands.documented((widelands.ROOT / widelands.DOCU).read_text(errors="replace"))
+    assert all(Path(r.file).name in docs for r in widelands.TABLE)

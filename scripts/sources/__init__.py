@@ -23,4 +23,5 @@ COLLECTORS: list[str] = [
     "minetest",
     "opensfx",
     "supertuxkart",
+    "widelands",
 ]
