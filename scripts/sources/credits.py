@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 
 def copyright_of(text: str, path: str) -> str:
@@ -31,3 +32,24 @@ def licenses_markdown(title: str, recs: list[dict[str, Any]]) -> str:
     for f, (lic, credit) in sorted(rows.items()):
         lines.append(f"| {f} | {lic} | {credit.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
+
+
+def collect_dep5(ctx, package: str, module: str, table, root: Path, prefix: str,
+                 name_of: Callable[[str], str]) -> list:
+    """The records of a table of rows (fxtable.Row) whose licence and credit are each file's own DEP-5 stanza
+    in the package's copyright file (`prefix` + the row's file is the path the stanzas name). A file no stanza
+    covers stops the collection: its licence would be unknown."""
+    from sources.fxtable import Dep5, records
+
+    text = Path(f"/usr/share/doc/{package}/copyright").read_text(errors="replace")
+    dep5 = Dep5(text)
+    out: list = []
+    for row in table:
+        path = prefix + row.file
+        lic = dep5.license_for(path)
+        if not lic:
+            raise ValueError(f"{module}: the copyright file names no licence for {path}")
+        origin = {"package": package, "version": ctx.versions[package], "license": lic,
+                  "credit": copyright_of(text, path)}
+        out += records(row, root, module, origin, ctx.categories, name=name_of(row.file))
+    return out

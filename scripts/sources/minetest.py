@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sources import credits
 from sources.common import C, Category, Rec
-from sources.fxtable import Dep5, Row, records
+from sources.fxtable import Row
 
 ROOT = Path("/usr/share/games/minetest/games/minetest_game/mods")
 PKG = "minetest-data"
@@ -109,19 +109,8 @@ TABLE: list[Row] = [
 
 
 def collect(ctx) -> list[Rec]:
-    version = ctx.versions[PKG]
-    text = Path(f"/usr/share/doc/{PKG}/copyright").read_text(errors="replace")
-    dep5 = Dep5(text)
-    out: list[Rec] = []
-    for row in TABLE:
-        lic = dep5.license_for("mtg/mods/" + row.file)
-        if not lic:
-            raise ValueError(f"minetest: the copyright file names no licence for mtg/mods/{row.file}")
-        origin = {"package": PKG, "version": version, "license": lic,
-                  "credit": credits.copyright_of(text, "mtg/mods/" + row.file)}
-        name = Path(row.file).name.rsplit(".ogg", 1)[0].replace("default_", "").replace(".", "_").lower()
-        out += records(row, ROOT, "minetest", origin, ctx.categories, name=name)
-    return out
+    return credits.collect_dep5(ctx, PKG, "minetest", TABLE, ROOT, "mtg/mods/", lambda f: Path(f).name.rsplit(
+        ".ogg", 1)[0].replace("default_", "").replace(".", "_").lower())
 
 
 def licenses_markdown(recs: list[dict]) -> str:

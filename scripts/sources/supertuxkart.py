@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sources import credits
 from sources.common import C, Category, Rec
-from sources.fxtable import Dep5, Row, records
+from sources.fxtable import Row
 
 ROOT = Path("/usr/share/games/supertuxkart/data")
 PKG = "supertuxkart-data"
@@ -93,19 +93,8 @@ TABLE: list[Row] = [
 
 
 def collect(ctx) -> list[Rec]:
-    version = ctx.versions[PKG]
-    text = Path(f"/usr/share/doc/{PKG}/copyright").read_text(errors="replace")
-    dep5 = Dep5(text)
-    out: list[Rec] = []
-    for row in TABLE:
-        lic = dep5.license_for("data/" + row.file)
-        if not lic:
-            raise ValueError(f"supertuxkart: the copyright file names no licence for data/{row.file}")
-        origin = {"package": PKG, "version": version, "license": lic,
-                  "credit": credits.copyright_of(text, "data/" + row.file)}
-        name = re.sub(r"[^a-z0-9]+", "_", row.file.rsplit(".", 1)[0].replace("sfx/", "").lower()).strip("_")
-        out += records(row, ROOT, "stk", origin, ctx.categories, name=name)
-    return out
+    return credits.collect_dep5(ctx, PKG, "stk", TABLE, ROOT, "data/", lambda f: re.sub(
+        r"[^a-z0-9]+", "_", f.rsplit(".", 1)[0].replace("sfx/", "").lower()).strip("_"))
 
 
 def licenses_markdown(recs: list[dict]) -> str:
