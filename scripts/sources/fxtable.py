@@ -90,9 +90,11 @@ def cut(x: np.ndarray, sr: int, how: str, max_s: float) -> list[np.ndarray]:
 
 
 def records(row: Row, root: Path, prefix: str, origin: dict[str, str], cats: dict[str, Category],
-            sr: int | None = None, origin_file: str | None = None, name: str | None = None) -> list[Rec]:
+            sr: int | None = None, origin_file: str | None = None, name: str | None = None,
+            group: str | None = None) -> list[Rec]:
     """The records of one table row. `origin` holds package, version, license; origin.file is `origin_file`, or
-    the path read."""
+    the path read. `group` (prefix.group): shared by several files cut from one original (they split together);
+    by default each file is its own group."""
     path = root / row.file
     if not path.exists():
         raise FileNotFoundError(path)
@@ -106,11 +108,12 @@ def records(row: Row, root: Path, prefix: str, origin: dict[str, str], cats: dic
     if len(x) < int(0.05 * sr):
         return []
     stem = name or re.sub(r"[^a-z0-9]+", "_", Path(row.file).with_suffix("").as_posix().lower()).strip("_")
-    group = f"{prefix}.{stem}"
+    rid_base = f"{prefix}.{stem}"
+    group = f"{prefix}.{group}" if group else rid_base
     parts = cut(x, sr, row.cut, row.max_s)
     out: list[Rec] = []
     for k, piece in enumerate(parts):
-        rid = group + (f".{k + 1}" if len(parts) > 1 else "")
+        rid = rid_base + (f".{k + 1}" if len(parts) > 1 else "")
         where = {**origin, "file": origin_file or str(path), **({"description": row.note} if row.note else {})}
         rec: dict[str, Any] = {"id": rid, "category": row.category, "role": row.role, "sr": sr,
                                **cats[row.category].phrases(**row.over), "origin": where, "group": group}

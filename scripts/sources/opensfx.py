@@ -175,13 +175,9 @@ def collect(ctx) -> list[Rec]:
         (folder / row.file).write_bytes(wav)
         origin = {"package": PKG, "version": version, "license": license_of(name), "credit": name}
         stem = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
-        recs = records(Row(row.file, row.category, row.over, role=row.role, labels=row.labels),
+        out += records(Row(row.file, row.category, row.over, role=row.role, labels=row.labels),
                        folder, "opensfx", origin, ctx.categories, sr=16000,
-                       origin_file=f"{CAT}#{index}", name=f"{index:02d}_{stem}")
-        for rec, _ in recs:
-            if row.file in GROUP:
-                rec["group"] = f"opensfx.{GROUP[row.file]}"
-        out += recs
+                       origin_file=f"{CAT}#{index}", name=f"{index:02d}_{stem}", group=GROUP.get(row.file))
     return out
 
 

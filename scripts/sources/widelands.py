@@ -122,11 +122,7 @@ def collect(ctx) -> list[Rec]:
                   f"per wl-sound-docu.csv)")
         origin = {"package": PKG, "version": version, "license": PACKAGES[PKG]["license"], "credit": credit}
         name = row.file.rsplit(".", 1)[0].replace("/", ".")
-        recs = records(row, ROOT, "widelands", origin, ctx.categories, name=name)
-        for rec, _ in recs:
-            if row.file in GROUP:
-                rec["group"] = f"widelands.{GROUP[row.file]}"
-        out += recs
+        out += records(row, ROOT, "widelands", origin, ctx.categories, name=name, group=GROUP.get(row.file))
     return out
 
 
