@@ -115,6 +115,27 @@ def test_ctrl_c_in_sam_batch_keeps_rows_and_leaves_no_process(tiny_model_dir, tm
         time.sleep(0.2)
 
 
+def test_a_decoding_process_survives_ctrl_c_while_python_starts_and_the_parent_keeps_its_handler():
+    """`sam batch --processes`: the terminal's Ctrl-C reaches the decoding processes too, and one still
+    starting (importing torch, before its own code runs) died with a traceback (a CI failure)."""
+    import multiprocessing
+
+    from sam_cli.batch.workers import _start_deaf
+
+    handler, mask = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    p = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0.5,))
+    _start_deaf(p)
+    try:
+        assert signal.getsignal(signal.SIGINT) is handler
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+        os.kill(p.pid, signal.SIGINT)  # the child is in Python's start-up now: it takes seconds
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    finally:
+        if p.is_alive():
+            p.kill()
+
+
 # --- 9: question, prompt and label-list length --------------------------------------------------------------
 def test_a_question_of_100k_characters_is_a_usage_error_before_any_work(wav_file):
     t = time.monotonic()

@@ -172,6 +172,22 @@ def _process_main(tasks, results, window_seconds: float, ahead: int) -> None:
         sender.join()
 
 
+def _start_deaf(p) -> None:
+    """Start `p` with SIGINT ignored, which it keeps through exec (a blocked mask it would not): a terminal's
+    Ctrl-C reaches the whole process group, and a child still importing, before `_process_main` ignores SIGINT
+    itself, would die with a traceback. The parent blocks SIGINT meanwhile, so its own Ctrl-C waits, not lost."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        p.start()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        p.start()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 _FILE_DONE = "file done"  # object identity does not cross processes
 _FILES_AHEAD = 2  # files given to a process before it finishes its current one, so it never waits for work
 
@@ -190,7 +206,7 @@ def _decode_in_processes(files: Sequence[Path], workers: int, window_seconds: fl
             res_r, res_w = ctx.Pipe(duplex=False)
             p = ctx.Process(target=_process_main, args=(task_r, res_w, window_seconds, max(1, depth // workers)),
                             name=f"sam-decode-{k}", daemon=True)
-            p.start()
+            _start_deaf(p)
             task_r.close()
             res_w.close()
             peers[res_r] = (task_w, p)
