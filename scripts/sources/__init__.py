@@ -24,4 +24,5 @@ COLLECTORS: list[str] = [
     "opensfx",
     "supertuxkart",
     "widelands",
+    "klettres",
 ]
