@@ -20,7 +20,7 @@ from sources.fxtable import Dep5, cut  # noqa: E402
 
 FIRST_MODULES = ["gcompris", "lincity", "wesnoth", "hedgewars_fx"]
 # The later modules reuse the ids any collector defines (footsteps_*, wind, creak), so that categories merge.
-NEW_MODULES = ["megaglest", "minetest", "opensfx", "supertuxkart", "widelands"]
+NEW_MODULES = ["megaglest", "minetest", "opensfx", "supertuxkart", "widelands", "ufoai"]
 MODULES = FIRST_MODULES + NEW_MODULES
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

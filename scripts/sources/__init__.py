@@ -25,4 +25,5 @@ COLLECTORS: list[str] = [
     "supertuxkart",
     "widelands",
     "klettres",
+    "ufoai",
 ]
