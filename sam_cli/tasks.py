@@ -142,6 +142,44 @@ def check_choices(items: list[str], what: str = "--choices") -> list[str]:
     return items
 
 
+SILENT_ANSWER = "Silence."
+
+
+def silent(window: A.AudioWindow, opts: DecodeOptions) -> bool:
+    """Whether `window`'s own samples (not the encoder's padding) are below `opts.silence_db`: the model is
+    not asked about nothing (sam-tiny, which never heard silence, captions it "A seagull cries.")."""
+    return opts.silence_db is not None and A.peak_db(window.samples) < opts.silence_db
+
+
+def answer_windows(model: SAM, wins: list[A.AudioWindow], prompts: list[list[int]], opts: DecodeOptions | None = None,
+                   timings: Timings | None = None, on_token: Callable[[int, str], None] | None = None) -> list[str]:
+    """The answer to prompts[i] about wins[i], the windows in one batch; a silent window is answered
+    SILENT_ANSWER without the model. `on_token(i, text)` receives row i's text as it is decoded."""
+    opts = opts or DecodeOptions()
+    answers = [SILENT_ANSWER if silent(w, opts) else "" for w in wins]
+    heard = [i for i, w in enumerate(wins) if answers[i] == ""]
+    if on_token is not None:
+        for i, text in enumerate(answers):
+            if text:
+                on_token(i, text)
+    if not heard:
+        return answers
+    audio_embeds, _ = encode_windows(model, [wins[i] for i in heard], timings)
+    streams = [model.tokenizer.stream() for _ in heard]
+    callback = None
+    if on_token is not None:
+        def callback(row: int, tok: int) -> None:
+            piece = streams[row].push(tok)
+            if piece:
+                on_token(heard[row], piece)
+    outs = generate(model, audio_embeds, [prompts[i] for i in heard], opts, on_token=callback, timings=timings)
+    for i, out, stream in zip(heard, outs, streams):
+        if on_token is not None and (tail := stream.flush()):
+            on_token(i, tail)
+        answers[i] = model.tokenizer.decode(out).strip()
+    return answers
+
+
 def iter_answers(model: SAM, audio: AudioInput, question: str, opts: DecodeOptions | None = None,
                  batch_size: int = 8, on_token: Callable[[int, str], None] | None = None,
                  timings: Timings | None = None) -> Iterator[Segment]:
@@ -152,21 +190,10 @@ def iter_answers(model: SAM, audio: AudioInput, question: str, opts: DecodeOptio
     """
     ids = prompt_ids(model, question)
     for batch in _batches(windows(model, audio), batch_size):
-        audio_embeds, _ = encode_windows(model, batch, timings)
-        streams = [model.tokenizer.stream() for _ in batch]
-        callback = None
-        if on_token is not None:
-            def callback(row: int, tok: int) -> None:
-                piece = streams[row].push(tok)
-                if piece:
-                    on_token(batch[row].index, piece)
-        outs = generate(model, audio_embeds, [ids] * len(batch), opts, on_token=callback, timings=timings)
-        for w, out, stream in zip(batch, outs, streams):
-            if on_token is not None:
-                tail = stream.flush()
-                if tail:
-                    on_token(w.index, tail)
-            yield Segment(w.start, w.end, model.tokenizer.decode(out).strip())
+        callback = None if on_token is None else (lambda row, text, batch=batch: on_token(batch[row].index, text))
+        texts = answer_windows(model, batch, [ids] * len(batch), opts, timings, callback)
+        for w, text in zip(batch, texts):
+            yield Segment(w.start, w.end, text)
 
 
 def describe(model: SAM, audio: AudioInput, prompt: str | None = None, **kw) -> list[Segment]:

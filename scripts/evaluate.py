@@ -375,7 +375,8 @@ def print_table(res: dict[str, Any], title: str, file=None) -> None:
 
 def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dict[str, str]],
             scene_list: list[dict[str, Any]], device: str | None, tasks: tuple[str, ...],
-            save: Path | None = None, state_dtype: str | None = None, prune: dict | None = None) -> dict[str, str]:
+            save: Path | None = None, state_dtype: str | None = None, prune: dict | None = None,
+            silence_gate: bool = True) -> dict[str, str]:
     # Deferred: scoring saved predictions needs neither torch nor the package. The repository root goes on
     # the path so that the script also runs from a checkout where sam_cli is not installed.
     sys.path.append(str(Path(__file__).resolve().parent.parent))
@@ -388,7 +389,10 @@ def predict(model_path: str, data: Path, meta: dict[str, Any], records: list[dic
         import dataclasses
 
         model.cfg.prune = dataclasses.replace(model.cfg.prune, **prune)
-    kw = {} if state_dtype is None else {"opts": DecodeOptions(state_dtype=state_dtype)}
+    opts = {} if state_dtype is None else {"state_dtype": state_dtype}
+    if not silence_gate:  # the model alone, also on digital silence (tasks.silent)
+        opts["silence_db"] = None
+    kw = {"opts": DecodeOptions(**opts)} if opts else {}
     by_scene: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in records:
         by_scene[r["audio_id"]].append(r)
@@ -442,6 +446,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="what ranks the tokens for --prune-tokens (default: the model's, attention)")
     ap.add_argument("--prune-fill", choices=["last", "zero"],
                     help="what the concat connector reads at pruned positions (default: the model's, last)")
+    ap.add_argument("--no-silence-gate", action="store_true",
+                    help="ask the model about digitally silent windows too (by default they are answered "
+                         "\"Silence.\" without it, as `sam describe` answers them)")
     ap.add_argument("--out", help="write the metrics as JSON here")
     ap.add_argument("--save-predictions", help="write the model's answers as JSON lines here")
     ap.add_argument("--predictions", help="score these saved predictions instead of running a model")
@@ -466,7 +473,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         t0 = time.perf_counter()
         preds = predict(args.model, data, meta, records, scene_list, args.device, SCORED_TASKS,
-                        Path(args.save_predictions) if args.save_predictions else None, args.state_dtype, prune)
+                        Path(args.save_predictions) if args.save_predictions else None, args.state_dtype, prune,
+                        not args.no_silence_gate)
         seconds = time.perf_counter() - t0
         print(f"{len(scene_list)} clips in {seconds:.1f} s ({seconds / max(1, len(scene_list)):.2f} s a clip, "
               f"caption and questions, model load included)", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 import shutil
 
 import httpx
+import numpy as np
 import pytest
 import soundfile as sf
 from conftest import tone
@@ -35,6 +36,8 @@ def clips(tmp_path_factory):
         sf.write(files[name], tone(seconds, freq=freq, seed=i), 16000)
     files["long"] = d / "long.wav"  # 5 minutes: 30 windows
     sf.write(files["long"], tone(300.0, sr=8000, freq=330.0), 8000, subtype="PCM_16")
+    files["gap"] = d / "gap.wav"  # a tone window, a window of digital silence, 2 s of tone
+    sf.write(files["gap"], np.concatenate([tone(10.24, freq=500), np.zeros(163840, np.float32), tone(2.0)]), 16000)
     return files
 
 
@@ -51,6 +54,7 @@ def server_and_cli(tiny_model_dir, clips):
     short = [str(clips[k]) for k in LENGTHS]
     procs = {
         "describe": _cli(tiny_model_dir, "describe", "--format", "jsonl", *short),
+        "gap": _cli(tiny_model_dir, "describe", "--json", str(clips["gap"])),
         "prompted": _cli(tiny_model_dir, "describe", "--format", "jsonl", "--prompt", QUESTION, *short),
         "ask": _cli(tiny_model_dir, "ask", "--json", str(clips["c"]), QUESTION),
         "choices": _cli(tiny_model_dir, "ask", "--json", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe"),
@@ -250,6 +254,22 @@ def test_task_endpoints_return_the_cli_records(server, refs, clips):
     assert _without_file(r.json()) == _without_file(refs["choices"][0])
     r = httpx.post(server.url + "/v1/classify", data={"path": str(clips["d"]), "labels": "dog,rain,bell"})
     assert r.json() == refs["labels"][0]  # a server-side path under --allow-paths: the same file name too
+
+
+def test_a_silent_window_is_answered_as_the_cli_answers_it(server, refs, clips):
+    """The middle window is digital silence: "Silence." without the model, in its place among the others, in
+    a streamed chat answer, a plain one and the describe endpoint's record."""
+    ref = refs["gap"][0]
+    assert [s["text"] for s in ref["segments"]][1] == "Silence."
+    client = _client(server)
+    assert client.chat.completions.create(**chat_body(clips["gap"])).choices[0].message.content == ref["text"]
+    pieces = [c.delta.content or "" for chunk in client.chat.completions.create(**chat_body(clips["gap"]), stream=True)
+              for c in chunk.choices]
+    assert "".join(pieces) == ref["text"]
+    with open(clips["gap"], "rb") as fh:
+        r = httpx.post(server.url + "/v1/describe", files={"file": ("gap.wav", fh)}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert _without_file(r.json()) == _without_file(ref)
 
 
 def test_scoring_and_generation_at_once_answer_as_the_cli(server, refs, clips):

@@ -13,10 +13,11 @@ from sam_cli.audio.load import (
     duration,
     iter_windows,
     load_audio,
+    peak_db,
     split_windows,
     write_audio,
 )
 
 __all__ = ["FBANK_MEAN", "FBANK_STD", "FRAME_SAMPLES", "NUM_MEL_BINS", "TARGET_LENGTH", "fbank", "fbank_batch",
            "SAMPLE_RATE", "WINDOW_SECONDS", "AudioSource", "AudioWindow", "audio_info", "duration", "iter_windows",
-           "load_audio", "split_windows", "write_audio"]
+           "load_audio", "peak_db", "split_windows", "write_audio"]

@@ -121,6 +121,14 @@ def split_windows(wav: torch.Tensor, window_seconds: float = WINDOW_SECONDS, sr:
     return [AudioWindow(i, s / sr, min(s + window, n) / sr, wav[..., s : s + window]) for i, s in enumerate(starts)]
 
 
+def peak_db(wav: torch.Tensor) -> float:
+    """The loudest sample's level in dBFS (full scale 1.0); -inf for digital silence or no samples."""
+    if wav.numel() == 0:
+        return float("-inf")
+    peak = float(wav.abs().max())
+    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
 def duration(wav: torch.Tensor, sr: int = SAMPLE_RATE) -> float:
     """Length of `wav` (samples on the last dim) in seconds."""
     return wav.shape[-1] / sr

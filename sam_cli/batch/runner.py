@@ -60,11 +60,10 @@ from sam_cli.batch.ledger import (
     write_error,
 )
 from sam_cli.batch.workers import Event, decode_events
-from sam_cli.decoding.generate import generate
 from sam_cli.decoding.options import DecodeOptions, Timings
 from sam_cli.errors import SamError, UsageError
 from sam_cli.models.sam import SAM
-from sam_cli.tasks import Segment, encode_windows, prompt_ids
+from sam_cli.tasks import Segment, answer_windows, prompt_ids
 from sam_cli.writers import (
     READABLE_FORMATS,
     Record,
@@ -97,10 +96,8 @@ class BatchSummary:
 
 def run_windows(model: SAM, wins: list[A.AudioWindow], ids: list[int], opts: DecodeOptions | None,
                 timings: Timings | None) -> list[str]:
-    """Answer the prompt `ids` for each window in one batch (what sam_cli.tasks.iter_answers does)."""
-    audio_embeds, _ = encode_windows(model, wins, timings)
-    outs = generate(model, audio_embeds, [ids] * len(wins), opts, timings=timings)
-    return [model.tokenizer.decode(o).strip() for o in outs]
+    """Answer the prompt `ids` for each window in one batch (as sam_cli.tasks.iter_answers does)."""
+    return answer_windows(model, wins, [ids] * len(wins), opts, timings)
 
 
 def _is_oom(e: BaseException) -> bool:

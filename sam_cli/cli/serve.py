@@ -53,8 +53,8 @@ def _warm_up(engine, model) -> None:
             done.set()
 
     window = AudioWindow(0, 0.0, 1.0, torch.zeros(16000))
-    engine.submit(GenJob([window], prompt_ids(model, model.cfg.describe_prompt), DecodeOptions(max_new_tokens=4),
-                         sink))
+    opts = DecodeOptions(max_new_tokens=4, silence_db=None)  # the model must run: the window is silent
+    engine.submit(GenJob([window], prompt_ids(model, model.cfg.describe_prompt), opts, sink))
     done.wait()
     if failed:
         raise failed[0]

@@ -26,10 +26,16 @@ class DecodeOptions:
     # bundled model's answers and metrics were the same either way (BENCHMARKS.md), so the faster one is the
     # default.
     state_dtype: str = "model"
+    # A window whose loudest sample is below this level (dBFS) is answered "Silence." without the model
+    # (`tasks.silent`): -70 dBFS is about 10 steps of 16-bit audio, inaudible, and below the quietest noise
+    # bed the training clips call noise. None: every window goes through the model.
+    silence_db: float | None = -70.0
 
     def __post_init__(self) -> None:
         if self.state_dtype not in STATE_DTYPES:
             raise ValueError(f"state_dtype must be one of {', '.join(STATE_DTYPES)}, not {self.state_dtype!r}")
+        if self.silence_db is not None and not self.silence_db <= 0:
+            raise ValueError(f"silence_db is a level in dBFS (<= 0) or None, not {self.silence_db!r}")
 
     @property
     def greedy(self) -> bool:

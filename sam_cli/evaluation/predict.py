@@ -18,14 +18,13 @@ import torch
 
 from sam_cli import audio as A
 from sam_cli.accel.threads import set_torch_threads
-from sam_cli.decoding.generate import generate
 from sam_cli.decoding.options import DecodeOptions, Timings
 from sam_cli.errors import SamError
 from sam_cli.evaluation.datasets import Dataset, Item
 from sam_cli.evaluation.ledger import PredictionLedger, is_done
 from sam_cli.models.sam import SAM
 from sam_cli.models.tokenizer import CLASSIFY_PROMPT
-from sam_cli.tasks import choose, classify, encode_windows, prompt_ids
+from sam_cli.tasks import answer_windows, choose, classify, prompt_ids
 
 METHODS = {"classification": ("sam", "ltu"), "captioning": ("generate",), "mcq": ("match", "choices")}
 ProgressFn = Callable[[int, int], None]  # (clips done, clips to do)
@@ -147,10 +146,9 @@ class Predictor:
         texts: dict[str, list[str]] = {it.id: [] for it in items}
         for start in range(0, len(flat), self.batch_size):
             part = flat[start : start + self.batch_size]
-            audio_embeds, _ = encode_windows(self.model, [w for _, w in part], self.timings)
-            outs = generate(self.model, audio_embeds, [ids[it.id] for it, _ in part], opts, timings=self.timings)
-            for (it, _), out in zip(part, outs):
-                texts[it.id].append(self.model.tokenizer.decode(out).strip())
+            outs = answer_windows(self.model, [w for _, w in part], [ids[it.id] for it, _ in part], opts, self.timings)
+            for (it, _), text in zip(part, outs):
+                texts[it.id].append(text)
         return [" ".join(texts[it.id]) for it in items]
 
     def _score(self, it: Item, wav: torch.Tensor, row: dict) -> None:

@@ -8,9 +8,10 @@ rules (EOS, length, the loop guard) are `decoding.options.Rows`, the same as `sa
 
 At most --max-admit windows are admitted at one boundary, so that a burst of long files does not stall the
 running rows for many encodes at once; the windows of one request are admitted side by side as far as that
-allows. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the same way: their windows are
-encoded and prefilled with the others, then scored from their rows (the tags a model writes are generation
-requests), and classification by the encoder's audio head (`score_jobs.HeadJob`) has its windows encoded
+allows. A silent window of a generation request is answered "Silence." without the model, as
+`tasks.answer_windows` answers it. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the
+same way: their windows are encoded and prefilled with the others, then scored from their rows (the tags a
+model writes are generation requests), and classification by the encoder's audio head (`score_jobs.HeadJob`) has its windows encoded
 with the others and read by the head, with no LM work. HTTP handlers never touch the model: they submit a
 job and receive its events through `sink`, which is called on this thread (the app hands them over to its
 event loop).
@@ -36,7 +37,7 @@ from sam_cli.accel.threads import set_torch_threads
 from sam_cli.decoding.generate import prompt_embeds
 from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
 from sam_cli.serve.score_jobs import HeadJob, ScoreJob, ScorePass
-from sam_cli.tasks import encode_windows
+from sam_cli.tasks import SILENT_ANSWER, encode_windows, silent
 
 Sink = Callable[[tuple], None]
 
@@ -222,6 +223,7 @@ class Engine:
         """Encode the windows of `groups` ((job, first window, how many)) together and prefill those that go to
         the LM; score what `scoring` and the scoring jobs' new rows ask; pick the first tokens of the rows that
         decode, and add them to the batch."""
+        groups = self._answer_silent(groups)
         wins = [w for job, first, n in groups for w in job.windows[first:first + n]]
         if not wins:
             scoring.run(self.model, self.runner)
@@ -268,6 +270,26 @@ class Engine:
         self._state = state if self._state is None else cat_states([self._state, state])
         self._tokens = first_tokens if self._tokens is None else torch.cat([self._tokens, first_tokens])
         self._accept(rows, first_tokens.tolist())
+
+    def _answer_silent(self, groups: list[tuple[Job, int, int]]) -> list[tuple[Job, int, int]]:
+        """Answer the silent windows of generation jobs at once, as `tasks.answer_windows` does; the groups of
+        the other windows."""
+        kept = []
+        for job, first, n in groups:
+            if not isinstance(job, GenJob):
+                kept.append((job, first, n))
+                continue
+            start = first
+            for i in range(first, first + n):
+                if silent(job.windows[i], job.opts):
+                    if i > start:
+                        kept.append((job, start, i - start))
+                    start = i + 1
+                    job.sink(("token", i, SILENT_ANSWER, 0, 0))
+                    self._window_done(job, i, SILENT_ANSWER, 0, 0, False)
+            if first + n > start:
+                kept.append((job, start, first + n - start))
+        return kept
 
     def _step(self) -> None:
         logits = self.runner.step(self._tokens, self._state)
@@ -317,8 +339,12 @@ class Engine:
         if tail:
             job.sink(("token", row.window, tail, len(row.rules.out[0]), row.prompt_tokens))
         out = row.rules.out[0]
-        text = self.model.tokenizer.decode(out).strip()
-        job.sink(("window", row.window, text, len(out), row.prompt_tokens, hit_length))
+        self._window_done(job, row.window, self.model.tokenizer.decode(out).strip(), len(out), row.prompt_tokens,
+                          hit_length)
+
+    def _window_done(self, job: GenJob, window: int, text: str, new_tokens: int, prompt_tokens: int,
+                     hit_length: bool) -> None:
+        job.sink(("window", window, text, new_tokens, prompt_tokens, hit_length))
         job.finished += 1
         if job.finished == len(job.windows):
             job.sink(("done",))
