@@ -146,17 +146,26 @@ SILENT_ANSWER = "Silence."
 
 
 def silent(window: A.AudioWindow, opts: DecodeOptions) -> bool:
-    """Whether `window`'s own samples (not the encoder's padding) are below `opts.silence_db`: the model is
-    not asked about nothing (sam-tiny, which never heard silence, captions it "A seagull cries.")."""
+    """Whether `window`'s own samples (not the encoder's padding) are below `opts.silence_db`."""
     return opts.silence_db is not None and A.peak_db(window.samples) < opts.silence_db
+
+
+def gated_prompts(model: SAM) -> list[list[int]]:
+    """The prompts answered SILENT_ANSWER on a silent window without the model: the caption and the tag
+    prompts, which ask what is heard (sam-tiny, which never heard digital silence, captions it "A seagull
+    cries."). Any other question goes to the model: asked "Is there a dog?" about silence it says "No.",
+    which "Silence." would not say."""
+    return [prompt_ids(model, model.cfg.describe_prompt), prompt_ids(model, CLASSIFY_PROMPT)]
 
 
 def answer_windows(model: SAM, wins: list[A.AudioWindow], prompts: list[list[int]], opts: DecodeOptions | None = None,
                    timings: Timings | None = None, on_token: Callable[[int, str], None] | None = None) -> list[str]:
-    """The answer to prompts[i] about wins[i], the windows in one batch; a silent window is answered
-    SILENT_ANSWER without the model. `on_token(i, text)` receives row i's text as it is decoded."""
+    """The answer to prompts[i] about wins[i], the windows in one batch; a silent window asked a gated prompt
+    (`gated_prompts`) is answered SILENT_ANSWER without the model. `on_token(i, text)` receives row i's text
+    as it is decoded."""
     opts = opts or DecodeOptions()
-    answers = [SILENT_ANSWER if silent(w, opts) else "" for w in wins]
+    gated = gated_prompts(model) if opts.silence_db is not None else []
+    answers = [SILENT_ANSWER if p in gated and silent(w, opts) else "" for w, p in zip(wins, prompts)]
     heard = [i for i, w in enumerate(wins) if answers[i] == ""]
     if on_token is not None:
         for i, text in enumerate(answers):

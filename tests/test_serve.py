@@ -55,6 +55,7 @@ def server_and_cli(tiny_model_dir, clips):
     procs = {
         "describe": _cli(tiny_model_dir, "describe", "--format", "jsonl", *short),
         "gap": _cli(tiny_model_dir, "describe", "--json", str(clips["gap"])),
+        "gap_ask": _cli(tiny_model_dir, "ask", "--json", str(clips["gap"]), QUESTION),
         "prompted": _cli(tiny_model_dir, "describe", "--format", "jsonl", "--prompt", QUESTION, *short),
         "ask": _cli(tiny_model_dir, "ask", "--json", str(clips["c"]), QUESTION),
         "choices": _cli(tiny_model_dir, "ask", "--json", str(clips["b"]), QUESTION, "--choices", "yes,no,maybe"),
@@ -257,8 +258,8 @@ def test_task_endpoints_return_the_cli_records(server, refs, clips):
 
 
 def test_a_silent_window_is_answered_as_the_cli_answers_it(server, refs, clips):
-    """The middle window is digital silence: "Silence." without the model, in its place among the others, in
-    a streamed chat answer, a plain one and the describe endpoint's record."""
+    """The middle window is digital silence: captioned "Silence." without the model, in its place among the
+    others, in a streamed chat answer, a plain one and the describe endpoint's record."""
     ref = refs["gap"][0]
     assert [s["text"] for s in ref["segments"]][1] == "Silence."
     client = _client(server)
@@ -270,6 +271,10 @@ def test_a_silent_window_is_answered_as_the_cli_answers_it(server, refs, clips):
         r = httpx.post(server.url + "/v1/describe", files={"file": ("gap.wav", fh)}, timeout=60)
     assert r.status_code == 200, r.text
     assert _without_file(r.json()) == _without_file(ref)
+    # A question about it goes to the model for every window, as `sam ask` does.
+    asked = refs["gap_ask"][0]
+    assert "Silence." not in [s["text"] for s in asked["segments"]]
+    assert client.chat.completions.create(**chat_body(clips["gap"], QUESTION)).choices[0].message.content == asked["text"]
 
 
 def test_scoring_and_generation_at_once_answer_as_the_cli(server, refs, clips):

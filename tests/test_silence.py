@@ -1,6 +1,6 @@
-"""A silent window is answered "Silence." without the model, the same way by every path that generates:
-`describe`/`ask` (tasks.answer_windows), `sam batch`, `sam eval`'s predictions and `sam serve`
-(test_serve.py checks the server against the CLI on the clip below)."""
+"""A silent window asked for a caption (or tags) is answered "Silence." without the model, the same way by
+every path that generates: `describe`/`ask` (tasks.answer_windows), `sam batch`, `sam eval`'s predictions
+and `sam serve` (test_serve.py checks the server against the CLI on the clip below)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,9 @@ def test_describe_and_ask_answer_a_silent_window_without_the_model(model):
     raw = describe(model, wav, opts=DecodeOptions(max_new_tokens=6, silence_db=None))
     assert [s.text for s in raw][::2] == [segs[0].text, segs[2].text]
     assert raw[1].text != SILENT_ANSWER
-    assert ask(model, torch.zeros(3 * A.SAMPLE_RATE), "What animal is this?", opts=OPTS)[0].text == SILENT_ANSWER
+    # The caption prompt given as a question is gated too; any other question goes to the model.
+    assert ask(model, torch.zeros(3 * A.SAMPLE_RATE), model.cfg.describe_prompt, opts=OPTS)[0].text == SILENT_ANSWER
+    assert ask(model, torch.zeros(3 * A.SAMPLE_RATE), "Is there a dog?", opts=OPTS)[0].text != SILENT_ANSWER
     # A quiet sound still goes to the model.
     assert describe(model, at_level(-60.0), opts=OPTS)[0].text != SILENT_ANSWER
 

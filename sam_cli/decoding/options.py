@@ -26,9 +26,9 @@ class DecodeOptions:
     # bundled model's answers and metrics were the same either way (BENCHMARKS.md), so the faster one is the
     # default.
     state_dtype: str = "model"
-    # A window whose loudest sample is below this level (dBFS) is answered "Silence." without the model
-    # (`tasks.silent`): -70 dBFS is about 10 steps of 16-bit audio, inaudible, and below the quietest noise
-    # bed the training clips call noise. None: every window goes through the model.
+    # A window whose loudest sample is below this level (dBFS) is captioned "Silence." without the model
+    # (`tasks.answer_windows`): -70 dBFS is about 10 steps of 16-bit audio, inaudible, and below the quietest
+    # noise bed the training clips call noise. None: every window goes through the model.
     silence_db: float | None = -70.0
 
     def __post_init__(self) -> None:

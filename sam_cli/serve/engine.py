@@ -8,7 +8,7 @@ rules (EOS, length, the loop guard) are `decoding.options.Rows`, the same as `sa
 
 At most --max-admit windows are admitted at one boundary, so that a burst of long files does not stall the
 running rows for many encodes at once; the windows of one request are admitted side by side as far as that
-allows. A silent window of a generation request is answered "Silence." without the model, as
+allows. A silent window of a caption or tag request is answered "Silence." without the model, as
 `tasks.answer_windows` answers it. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the
 same way: their windows are encoded and prefilled with the others, then scored from their rows (the tags a
 model writes are generation requests), and classification by the encoder's audio head (`score_jobs.HeadJob`) has its windows encoded
@@ -37,7 +37,7 @@ from sam_cli.accel.threads import set_torch_threads
 from sam_cli.decoding.generate import prompt_embeds
 from sam_cli.decoding.options import DecodeOptions, Rows, pick_next
 from sam_cli.serve.score_jobs import HeadJob, ScoreJob, ScorePass
-from sam_cli.tasks import SILENT_ANSWER, encode_windows, silent
+from sam_cli.tasks import SILENT_ANSWER, encode_windows, gated_prompts, silent
 
 Sink = Callable[[tuple], None]
 
@@ -90,6 +90,7 @@ class Engine:
         # The eager runner: its step takes any rows' states, which the batch needs as rows come and go.
         self.runner = lm_runner(model.lm)
         self.eos = model.tokenizer.eos_id
+        self._gated = gated_prompts(model)  # answered "Silence." on a silent window, as tasks.answer_windows does
         self._waiting: collections.deque = collections.deque()
         self._cv = threading.Condition()
         self._stopping = False
@@ -276,7 +277,7 @@ class Engine:
         the other windows."""
         kept = []
         for job, first, n in groups:
-            if not isinstance(job, GenJob):
+            if not isinstance(job, GenJob) or job.ids not in self._gated:
                 kept.append((job, first, n))
                 continue
             start = first
