@@ -9,11 +9,11 @@ language folder. The package holds no text of what is said in each language; the
   sv): the file name with its orthography restored by hand (`SPELLING`, `FR_ACCENTS`, `DA_LETTERS`: file
   names are ASCII: "oculos-de-sol" -> "óculos de sol");
 - Danish files of Martha Schou: their Vorbis comment `comments=da:<text>`;
-- elsewhere (de, el, gl, lt, nn, ru, sl, uk, wa, and the English-named files of ca/da): None (the language
+- elsewhere (de, el, gl, lt, ru, sl, uk, wa, and the English-named files of ca/da): None (the language
   and speaker are still known; the word is not written anywhere in the package).
 
 Readers: the Vorbis comment `artist` where present (ca: six readers, da Martha Schou, el "clavisound.gr and
-patty", lt Donatas Glodenis, nn Karl Ove Hufthammer / Øystein Steffensen, wa Djan Cayron), else the credits
+patty", lt Donatas Glodenis, wa Djan Cayron), else the credits
 of the game's translation (/usr/share/locale/<lang>/LC_MESSAGES/ktuberling.mo, "NAME OF TRANSLATORS"):
 nl "Stem: Nadine", gl two voices (Sara Barreiro Riveiro, Miguel Solla), sv Petra Larsson, aged 6 ("6år;
 inläsning"): the only folder whose speaker is a child by the package's own words. The voice is
@@ -28,7 +28,8 @@ other folders (readers unnamed and their clips disagreeing: fr, ru, en, da, sl, 
 the speaker (None where ambiguous) and its voice is that estimate ("ktub.ru.man", "ktub.ru.woman",
 "ktub.ru.unsure").
 
-Left out: the sr@latin / sr@ijekavian / sr@ijekavianlatin folders (byte-identical copies of sr/); the
+Left out: the sr@latin / sr@ijekavian / sr@ijekavianlatin folders (byte-identical copies of sr/); nn/
+(text-to-speech: `SYNTHETIC`); the
 id.soundtheme (its folder is not in the package); the wordless Robin-Tux exclamations (angry, huh, laugh,
 sick, zzz: possibly vocal sounds rather than words); clips under 0.3 s or over 15 s after trimming.
 """
@@ -70,6 +71,9 @@ PACKAGES: dict[str, dict[str, str]] = {
 CATEGORIES = list(SPEECH_CATEGORIES)
 
 COPIES = {"sr@latin", "sr@ijekavian", "sr@ijekavianlatin"}  # same files as sr/
+# Text-to-speech, not a reader: nn/'s artist tag names Karl Ove Hufthammer and Øystein Steffensen-Alværvik,
+# whom klettres-data's nn/sounds.xml credits for making its Norwegian files with the CereVoice Cloud service.
+SYNTHETIC = {"nn"}
 LANG = {"nds": "nds", "wa": "wa"}  # ISO 639-1 where one exists; Low German has none (ISO 639-3 "nds")
 EXCLAMATIONS = {"angry", "huh", "laugh", "sick", "zzz", "je-ris", "je-dors", "heu"}
 READER_ALIAS = {"Bernat": "Bernat Mas"}
@@ -221,6 +225,9 @@ def scan() -> tuple[list[dict[str, Any]], dict[str, int]]:
         code, sounds = parse_soundtheme(theme.read_text(encoding="utf-8"))
         if folder in COPIES:
             left[f"{folder}: copy of sr/"] = len(sounds)
+            continue
+        if folder in SYNTHETIC:
+            left[f"{folder}: text-to-speech"] = len(sounds)
             continue
         seen: set[str] = set()
         for key, rel in sounds:
