@@ -164,13 +164,16 @@ def answer_windows(model: SAM, wins: list[A.AudioWindow], prompts: list[list[int
     (`gated_prompts`) is answered SILENT_ANSWER without the model. `on_token(i, text)` receives row i's text
     as it is decoded."""
     opts = opts or DecodeOptions()
-    gated = gated_prompts(model) if opts.silence_db is not None else []
-    answers = [SILENT_ANSWER if p in gated and silent(w, opts) else "" for w, p in zip(wins, prompts)]
-    heard = [i for i, w in enumerate(wins) if answers[i] == ""]
-    if on_token is not None:
-        for i, text in enumerate(answers):
-            if text:
-                on_token(i, text)
+    answers: list[str | None] = [None] * len(wins)
+    quiet = [i for i, w in enumerate(wins) if silent(w, opts)]
+    if quiet:  # the prompts are tokenized only when a window is silent: the common case pays one peak a window
+        gated = gated_prompts(model)
+        for i in quiet:
+            if prompts[i] in gated:
+                answers[i] = SILENT_ANSWER
+                if on_token is not None:
+                    on_token(i, SILENT_ANSWER)
+    heard = [i for i, a in enumerate(answers) if a is None]
     if not heard:
         return answers
     audio_embeds, _ = encode_windows(model, [wins[i] for i in heard], timings)

@@ -11,10 +11,10 @@ running rows for many encodes at once; the windows of one request are admitted s
 allows. A silent window of a caption or tag request is answered "Silence." without the model, as
 `tasks.answer_windows` answers it. Scoring requests with choices or labels (`score_jobs.ScoreJob`) join the
 same way: their windows are encoded and prefilled with the others, then scored from their rows (the tags a
-model writes are generation requests), and classification by the encoder's audio head (`score_jobs.HeadJob`) has its windows encoded
-with the others and read by the head, with no LM work. HTTP handlers never touch the model: they submit a
-job and receive its events through `sink`, which is called on this thread (the app hands them over to its
-event loop).
+model writes are generation requests), and classification by the encoder's audio head (`score_jobs.HeadJob`)
+has its windows encoded with the others and read by the head, with no LM work. HTTP handlers never touch the
+model: they submit a job and receive its events through `sink`, which is called on this thread (the app hands
+them over to its event loop).
 
 torch's CPU threads: the model thread alone gets the process's threads (`threads`); `sam serve`'s main thread
 and the audio-decoding workers run torch on one thread (`set_torch_threads(1)`; accel/threads.py says why: a
