@@ -226,6 +226,22 @@ def reject_reason(x: np.ndarray, sr: int, min_s: float, max_s: float) -> str | N
     return None
 
 
+def measured_clips(items: list[dict], load, left: dict[str, int], min_s: float,
+                   max_s: float) -> list[tuple[dict, np.ndarray, int]]:
+    """(item, audio, rate) of each item whose audio (`load(item)` -> (rate, trimmed float audio)) reject_reason
+    keeps, with item["f0"] set to the clip's median F0; the others are counted in `left` by reason."""
+    clips = []
+    for it in items:
+        sr, x = load(it)
+        why = reject_reason(x, sr, min_s, max_s)
+        if why:
+            left[why] = left.get(why, 0) + 1
+            continue
+        it["f0"] = median_f0(x, sr)
+        clips.append((it, x, sr))
+    return clips
+
+
 def speech_category(speaker: str | None) -> str:
     return {"man": "speech_male", "woman": "speech_female", "child": "speech_child"}.get(speaker or "", "speech")
 

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sources.common import Rec, decode, storage_rate, trim  # noqa: E402
-from sources.common_speech import (SPEECH_CATEGORIES, consensus, median_f0, ogg_comments, reject_reason,  # noqa: E402
+from sources.common_speech import (SPEECH_CATEGORIES, consensus, measured_clips, ogg_comments,  # noqa: E402
                                    speaker_from_f0, speaker_with_name, speech_category)
 
 PACKAGE = "klettres-data"
@@ -178,16 +178,12 @@ def assign_voices(items: list[dict[str, Any]]) -> None:
 def collect(ctx) -> list[Rec]:
     version = ctx.versions[PACKAGE]
     items, left = scan()
-    clips = []
-    for it in items:
+
+    def load(it: dict) -> tuple[int, np.ndarray]:
         sr = storage_rate(it["path"])
-        x = trim(decode(it["path"], sr), sr)
-        why = reject_reason(x, sr, MIN_SECONDS, MAX_SECONDS)
-        if why:
-            left[why] = left.get(why, 0) + 1
-            continue
-        it["f0"] = median_f0(x, sr)
-        clips.append((it, x, sr))
+        return sr, trim(decode(it["path"], sr), sr)
+
+    clips = measured_clips(items, load, left, MIN_SECONDS, MAX_SECONDS)
     assign_voices([it for it, _, _ in clips])
     out: list[Rec] = []
     for it, x, sr in clips:

@@ -49,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sources.common import Rec, decode, storage_rate, trim  # noqa: E402
-from sources.common_speech import (SPEECH_CATEGORIES, median_f0, ogg_comments, reject_reason,  # noqa: E402
+from sources.common_speech import (SPEECH_CATEGORIES, measured_clips, ogg_comments,  # noqa: E402
                                    speaker_from_f0, speaker_with_name, speech_category)
 
 PACKAGE = "ktuberling-data"
@@ -261,15 +261,7 @@ def scan() -> tuple[list[dict[str, Any]], dict[str, int]]:
 def collect(ctx) -> list[Rec]:
     version = ctx.versions[PACKAGE]
     items, left = scan()
-    clips = []
-    for it in items:
-        sr, x = read_audio(it["path"], Path(ctx.tmp))
-        why = reject_reason(x, sr, MIN_SECONDS, MAX_SECONDS)
-        if why:
-            left[why] = left.get(why, 0) + 1
-            continue
-        it["f0"] = median_f0(x, sr)
-        clips.append((it, x, sr))
+    clips = measured_clips(items, lambda it: read_audio(it["path"], Path(ctx.tmp)), left, MIN_SECONDS, MAX_SECONDS)
     credits = {f: translator_credits(f) for f in sorted({it["folder"] for it, _, _ in clips})}
     voice_label = voice_speakers([it for it, _, _ in clips])
     out: list[Rec] = []
